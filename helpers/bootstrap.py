@@ -1,0 +1,47 @@
+"""Colab/Lab bootstrap: the first code cell of every notebook, generated from here.
+
+The repository URL lives in this one place. ``python -m helpers.bootstrap`` rewrites the first
+code cell of every instructor notebook (and ``make release`` then refreshes ``notebooks/``), and
+a test fails when a notebook's first cell differs from :data:`BOOTSTRAP_CELL`.
+
+In Colab (or any kernel where ``helpers`` cannot be imported) the cell pip-installs the course
+package from the repository; data is downloaded on first use by ``helpers.data``. In a local
+JupyterLab started with ``make lab`` the package is already installed and the cell does nothing
+but print the device.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO_URL = "https://github.com/diffusion-course/diffusion-course"
+PIP_SPEC = f"diffusion-course @ git+{REPO_URL}"
+
+BOOTSTRAP_CELL = f'''# Setup: in Colab (or wherever the course package is missing) install it; locally this does nothing.
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("helpers") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{PIP_SPEC}"], check=True)
+import helpers
+DEVICE = helpers.get_device()
+print("profile:", helpers.get_profile())'''
+
+
+def sync_notebooks(root: Path | None = None) -> list[Path]:
+    """Rewrite the first code cell of each ``autograder/source/*/*.ipynb``; return changed paths."""
+    root = root or Path(__file__).resolve().parent.parent
+    changed = []
+    for path in sorted((root / "autograder" / "source").glob("*/*.ipynb")):
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        if code and "".join(code[0]["source"]) != BOOTSTRAP_CELL:
+            code[0]["source"] = BOOTSTRAP_CELL.splitlines(keepends=True)
+            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+            changed.append(path)
+    return changed
+
+
+if __name__ == "__main__":
+    for p in sync_notebooks():
+        print("updated", p)
+    sys.exit(0)

@@ -1,0 +1,573 @@
+"""Course datasets as tensors in [-1, 1] and as DataLoaders.
+
+Sources:
+- MNIST (LeCun, Cortes & Burges, http://yann.lecun.com/exdb/mnist/): the four original IDX
+  gzip files, md5 as in torchvision's ``torchvision/datasets/mnist.py``.
+- Fashion-MNIST (Xiao, Rasul & Vollgraf 2017, https://github.com/zalandoresearch/fashion-mnist,
+  MIT): the four original IDX gzip files, md5 as in torchvision.
+- Flowers: TensorFlow's ``flower_photos`` (5 classes: daisy, dandelion, roses, sunflowers,
+  tulips; photos CC BY 2.0, photographers credited per photo in ``ATTRIBUTION.txt``),
+  centre-cropped to a square and resized with PIL LANCZOS to 32x32 and 64x64, stored as
+  ``flowers5_32x32.npz`` / ``flowers5_64x64.npz`` (arrays ``images`` (N,H,W,3) uint8,
+  ``labels`` int64, ``class_names``, ``filenames``).
+
+Where data is found (first hit wins, see :func:`data_root_candidates`):
+1. ``$COURSE_DATA_DIR`` (read only: nothing is ever written there);
+2. ``<repo>/data/`` (the folder beside ``helpers/`` in a source checkout);
+3. the user cache, ``$COURSE_CACHE_DIR`` or ``~/.cache/diffusion-course``;
+4. a download, unless ``COURSE_OFFLINE`` is set: into ``<repo>/data/`` when that is writable,
+   else into the user cache (e.g. a pip install in Colab).
+
+Each root holds ``MNIST/raw/*.gz``, ``FashionMNIST/raw/*.gz`` (torchvision's layout) and
+``flowers/flowers5_{32x32,64x64}.npz`` + ``flowers/ATTRIBUTION.txt``. The IDX files are read
+directly (gzip + numpy); nothing is unpacked on disk. Every file is checksummed once per
+process (md5 for the IDX files, sha256 for the npz files) and its header/size checked; a bad
+file raises :class:`CorruptDataError` naming it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import math
+import os
+import struct
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+__all__ = [
+    "DataNotFoundError", "CorruptDataError",
+    "MNIST_CLASSES", "FASHION_CLASSES", "FLOWER_CLASSES",
+    "data_root_candidates", "find_dataset", "cache_dir",
+    "load_mnist", "load_fashion_mnist", "load_flowers", "stratified_split",
+    "make_loader", "mnist_loader", "fashion_loader", "flowers_loader",
+    "to_unit", "to_signed",
+]
+
+# --------------------------------------------------------------------------- constants
+
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FLOWER_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+REPO_DATA_DIR = REPO_DIR / "data"
+
+MNIST_URLS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+              "http://yann.lecun.com/exdb/mnist/")
+FASHION_URLS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+FLOWERS_URL = ("https://storage.googleapis.com/download.tensorflow.org/"
+               "example_images/flower_photos.tgz")
+
+# file name -> md5 (torchvision's tables; identical for the shared copies)
+_MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+_FASHION_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+# sha256 of the prepared flower npz files (shared/data/flowers/README.md). A copy built here
+# from flower_photos.tgz differs; it gets a sidecar "<file>.sha256" written when it is built.
+_FLOWERS_SHA256 = {
+    "flowers5_32x32.npz": "72cc6c01de104d9594122b2e36c9e4144c550db1a966f7f6d932c085086f104d",
+    "flowers5_64x64.npz": "b2cc6b934ab48be501abfe54caf84e4c1bedcdf23c6e7a3ad9f1637e99967eef",
+}
+_FLOWER_SIZES = (32, 64)
+
+# name -> (sub-folder of a data root, files it must hold, download URLs)
+_DATASETS = {
+    "mnist": ("MNIST/raw", tuple(_MNIST_MD5), MNIST_URLS),
+    "fashion_mnist": ("FashionMNIST/raw", tuple(_FASHION_MD5), FASHION_URLS),
+    "flowers": ("flowers", tuple(f"flowers5_{s}x{s}.npz" for s in _FLOWER_SIZES), (FLOWERS_URL,)),
+}
+_ALIASES = {"mnist": "mnist", "fashion": "fashion_mnist", "fashion_mnist": "fashion_mnist",
+            "fashionmnist": "fashion_mnist", "fashion-mnist": "fashion_mnist",
+            "flowers": "flowers", "flowers5": "flowers"}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """No copy of a dataset was found and none could be downloaded."""
+
+
+class CorruptDataError(RuntimeError):
+    """A dataset file exists but is truncated, corrupt or not the expected file."""
+
+
+# --------------------------------------------------------------------------- resolution
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def cache_dir() -> Path:
+    """The per-user download cache: ``$COURSE_CACHE_DIR`` or ``~/.cache/diffusion-course``."""
+    env = os.environ.get("COURSE_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "diffusion-course"
+
+
+def _is_source_checkout() -> bool:
+    # In a pip (non-editable) install the parent of helpers/ is site-packages: never use it.
+    return (REPO_DIR / "pyproject.toml").is_file() or REPO_DATA_DIR.is_dir()
+
+
+def data_root_candidates() -> list[Path]:
+    """Data roots searched, in order: ``$COURSE_DATA_DIR``, ``<repo>/data``, the user cache."""
+    roots: list[Path] = []
+    env = os.environ.get("COURSE_DATA_DIR")
+    if env:
+        roots.append(Path(env).expanduser())
+    if _is_source_checkout():
+        roots.append(REPO_DATA_DIR)
+    roots.append(cache_dir())
+    out: list[Path] = []
+    for r in roots:  # drop duplicates, keep order
+        if r not in out:
+            out.append(r)
+    return out
+
+
+def _canonical(name: str) -> str:
+    key = name.strip().lower()
+    if key not in _ALIASES:
+        raise ValueError(f"unknown dataset {name!r}; expected one of 'mnist', 'fashion_mnist', 'flowers'")
+    return _ALIASES[key]
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def _download_root() -> Path:
+    """Where downloads go: ``<repo>/data`` when writable, else the user cache (never COURSE_DATA_DIR)."""
+    if _is_source_checkout() and _writable(REPO_DATA_DIR):
+        return REPO_DATA_DIR
+    root = cache_dir()
+    if not _writable(root):
+        raise DataNotFoundError(f"cannot write downloads to {REPO_DATA_DIR} or {root}; "
+                                "set COURSE_CACHE_DIR to a writable folder or COURSE_DATA_DIR to a copy")
+    return root
+
+
+def _not_found_message(name: str, reason: str) -> str:
+    sub, files, urls = _DATASETS[name]
+    searched = "\n".join(f"  - {r / sub}" for r in data_root_candidates())
+    return (
+        f"{name} not found ({reason}). Looked for {', '.join(files)} in:\n{searched}\n"
+        f"Fix: set COURSE_DATA_DIR to a folder holding {sub}/ (e.g. export COURSE_DATA_DIR=../shared/data), "
+        f"or unset COURSE_OFFLINE and connect to the internet to download from {urls[0]}"
+    )
+
+
+def find_dataset(name: str, download: bool | None = None) -> Path:
+    """Return the folder holding all files of dataset ``name`` ('mnist', 'fashion_mnist', 'flowers').
+
+    Searches :func:`data_root_candidates` in order; if none has the files, downloads them
+    (unless ``download=False`` or ``COURSE_OFFLINE`` is set) and returns the new folder.
+    Raises :class:`DataNotFoundError` with the places searched, ``COURSE_DATA_DIR`` and the URL.
+    """
+    name = _canonical(name)
+    sub, files, _ = _DATASETS[name]
+    for root in data_root_candidates():
+        folder = root / sub
+        if all((folder / f).is_file() for f in files):
+            return folder
+    if download is None:
+        download = not _env_flag("COURSE_OFFLINE")
+    if not download:
+        raise DataNotFoundError(_not_found_message(name, "downloads disabled: COURSE_OFFLINE is set"))
+    folder = _download_root() / sub
+    try:
+        if name == "flowers":
+            _download_flowers(folder)
+        else:
+            _download_idx(name, folder)
+    except (DataNotFoundError, CorruptDataError):
+        raise
+    except Exception as err:  # network errors of every kind
+        raise DataNotFoundError(_not_found_message(name, f"download failed: {err!r}")) from err
+    return folder
+
+
+# --------------------------------------------------------------------------- checksums
+
+_VERIFIED: dict[tuple, str] = {}  # (path, size, mtime_ns, algo) -> digest, per process
+_ARRAYS: dict[tuple, object] = {}  # (path, size, mtime_ns) -> decoded arrays, per process
+
+
+def _stat_key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _digest(path: Path, algo: str) -> str:
+    key = _stat_key(path) + (algo,)
+    if key not in _VERIFIED:
+        h = hashlib.new(algo)
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _VERIFIED[key] = h.hexdigest()
+    return _VERIFIED[key]
+
+
+def _corrupt(path: Path, what: str) -> CorruptDataError:
+    return CorruptDataError(
+        f"{path} is corrupt or truncated ({what}). Delete it and run again to re-download it "
+        f"(or point COURSE_DATA_DIR at a good copy; downloads come from {_url_for(path)})."
+    )
+
+
+def _url_for(path: Path) -> str:
+    if path.name.startswith("flowers5") or path.parent.name == "flowers":
+        return FLOWERS_URL
+    if "Fashion" in str(path):
+        return FASHION_URLS[0] + path.name
+    return MNIST_URLS[0] + path.name
+
+
+def _check_md5(path: Path, expected: str) -> None:
+    got = _digest(path, "md5")
+    if got != expected:
+        raise _corrupt(path, f"md5 {got} != expected {expected}")
+
+
+def _check_flowers_sha256(path: Path) -> None:
+    got = _digest(path, "sha256")
+    if got == _FLOWERS_SHA256.get(path.name):
+        return
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.is_file() and sidecar.read_text().split()[:1] == [got]:
+        return  # a copy built locally from flower_photos.tgz by _download_flowers
+    raise _corrupt(path, f"sha256 {got} matches neither the published copy nor a local {sidecar.name}")
+
+
+# --------------------------------------------------------------------------- MNIST / Fashion-MNIST
+
+def _parse_idx(path: Path, n_expected: int | None = None) -> np.ndarray:
+    """Decode one IDX .gz file (magic 2049 labels or 2051 images) with header/size checks."""
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, OSError, zlib.error) as err:
+        raise _corrupt(path, f"gzip: {err}") from err
+    if len(raw) < 8:
+        raise _corrupt(path, "file shorter than an IDX header")
+    magic, n = struct.unpack(">II", raw[:8])
+    if n_expected is not None and n != n_expected:
+        raise _corrupt(path, f"header says {n} items, expected {n_expected}")
+    if magic == 2049:
+        if len(raw) != 8 + n:
+            raise _corrupt(path, f"{len(raw) - 8} label bytes for {n} items")
+        arr = np.frombuffer(raw, dtype=np.uint8, offset=8)
+        if arr.size and arr.max() > 9:
+            raise _corrupt(path, f"label {arr.max()} out of range 0-9")
+        return arr
+    if magic == 2051:
+        rows, cols = struct.unpack(">II", raw[8:16])
+        if (rows, cols) != (28, 28) or len(raw) != 16 + n * rows * cols:
+            raise _corrupt(path, f"{rows}x{cols} images, {len(raw) - 16} pixel bytes for {n} items")
+        return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols)
+    raise _corrupt(path, f"bad IDX magic number {magic}")
+
+
+def _read_idx_split(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = find_dataset(name)
+    md5 = _MNIST_MD5 if name == "mnist" else _FASHION_MD5
+    prefix, n = ("train", 60000) if split == "train" else ("t10k", 10000)
+    out = []
+    for kind in ("images-idx3", "labels-idx1"):
+        path = folder / f"{prefix}-{kind}-ubyte.gz"
+        key = _stat_key(path)
+        if key not in _ARRAYS:
+            _check_md5(path, md5[path.name])
+            _ARRAYS[key] = _parse_idx(path, n)
+        out.append(_ARRAYS[key])
+    return out[0], out[1]
+
+
+def _to_tensors(images: np.ndarray, labels: np.ndarray, limit: int | None, pad: int):
+    if limit is not None:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        images, labels = images[:limit], labels[:limit]
+    x = torch.from_numpy(images.astype(np.float32)) / 127.5 - 1.0  # (N, 28, 28) in [-1, 1]
+    x = x.unsqueeze(1)  # (N, 1, 28, 28)
+    if pad:
+        x = F.pad(x, (pad, pad, pad, pad), value=-1.0)  # (N, 1, 28+2p, 28+2p)
+    y = torch.from_numpy(labels.astype(np.int64))  # (N,)
+    return x, y
+
+
+def load_mnist(split: str = "train", limit: int | None = None, pad: int = 0):
+    """MNIST digits: ``(images, labels)``, images float32 (N, 1, 28+2*pad, 28+2*pad) in [-1, 1]
+    (background -1; ``pad=2`` gives 32x32, padded with -1), labels int64 (N,) in 0..9.
+    ``limit`` keeps the first ``limit`` items (same items every call)."""
+    return _to_tensors(*_read_idx_split("mnist", split), limit, pad)
+
+
+def load_fashion_mnist(split: str = "train", limit: int | None = None, pad: int = 0):
+    """Fashion-MNIST, same format as :func:`load_mnist`; class names in ``FASHION_CLASSES``."""
+    return _to_tensors(*_read_idx_split("fashion_mnist", split), limit, pad)
+
+
+# --------------------------------------------------------------------------- flowers
+
+def _read_flowers_npz(size: int) -> dict:
+    if size not in _FLOWER_SIZES:
+        raise ValueError(f"size must be one of {_FLOWER_SIZES}, got {size!r}")
+    path = find_dataset("flowers") / f"flowers5_{size}x{size}.npz"
+    key = _stat_key(path)
+    if key in _ARRAYS:
+        return _ARRAYS[key]
+    _check_flowers_sha256(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in ("images", "labels", "class_names", "filenames")}
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise _corrupt(path, f"npz: {err}") from err
+    n = len(d["labels"])
+    if (d["images"].dtype != np.uint8 or d["images"].shape != (n, size, size, 3)
+            or d["labels"].dtype != np.int64 or len(d["filenames"]) != n
+            or tuple(d["class_names"].tolist()) != FLOWER_CLASSES
+            or (n and (d["labels"].min() < 0 or d["labels"].max() >= len(FLOWER_CLASSES)))):
+        raise _corrupt(path, f"unexpected arrays: images {d['images'].shape} {d['images'].dtype}, "
+                             f"labels {d['labels'].shape}, class_names {d['class_names'].tolist()}")
+    _ARRAYS[key] = d
+    return d
+
+
+def stratified_split(filenames, labels, test_fraction: float = 0.2, seed: int = 0):
+    """Fixed, seeded, stratified split -> ``(train_idx, test_idx)``, sorted int64 arrays.
+
+    Within each class, photos are ordered by ``sha256(f"{seed}:{filename}")`` and the first
+    ``floor(test_fraction * n_class + 0.5)`` go to test. The split depends only on the file
+    names, labels, ``test_fraction`` and ``seed`` (not on array order, numpy or torch), so it
+    is the same on every call and every machine.
+    """
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    labels = np.asarray(labels)
+    names = [str(f) for f in filenames]
+    test: list[int] = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        order = sorted(idx, key=lambda i: (hashlib.sha256(f"{seed}:{names[i]}".encode()).hexdigest(), names[i]))
+        test.extend(order[: int(math.floor(test_fraction * len(idx) + 0.5))])
+    test_idx = np.array(sorted(test), dtype=np.int64)
+    train_idx = np.setdiff1d(np.arange(len(labels), dtype=np.int64), test_idx)
+    return train_idx, test_idx
+
+
+def load_flowers(size: int = 32, split: str = "train", test_fraction: float = 0.2, seed: int = 0,
+                 limit: int | None = None, return_filenames: bool = False):
+    """5-class flower photos: ``(images, labels)``, images float32 (N, 3, size, size) in [-1, 1],
+    labels int64 (N,) indexing ``FLOWER_CLASSES``. ``size`` is 32 or 64.
+
+    ``split`` is 'train', 'test' or 'all'; the split is :func:`stratified_split` (fixed and
+    seeded; with the defaults the shared copy gives 2,783 train / 696 test). Items keep the
+    npz order (sorted by file name). ``limit`` keeps the first ``limit`` items;
+    ``return_filenames=True`` adds a third element, the list of source file names.
+    """
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    d = _read_flowers_npz(size)
+    if split == "all":
+        idx = np.arange(len(d["labels"]))
+    else:
+        train_idx, test_idx = stratified_split(d["filenames"], d["labels"], test_fraction, seed)
+        idx = train_idx if split == "train" else test_idx
+    if limit is not None:
+        idx = idx[:limit]
+    x = torch.from_numpy(d["images"][idx].astype(np.float32)) / 127.5 - 1.0  # (N, S, S, 3)
+    x = x.permute(0, 3, 1, 2).contiguous()  # (N, 3, S, S) in [-1, 1]
+    y = torch.from_numpy(d["labels"][idx].astype(np.int64))  # (N,)
+    if return_filenames:
+        return x, y, [str(f) for f in d["filenames"][idx]]
+    return x, y
+
+
+# --------------------------------------------------------------------------- downloads
+
+def _download_idx(name: str, folder: Path) -> None:
+    from torchvision.datasets.utils import download_url  # lazy: only when downloading
+
+    md5 = _MNIST_MD5 if name == "mnist" else _FASHION_MD5
+    urls = _DATASETS[name][2]
+    for fname, digest in md5.items():
+        errors = []
+        for base in urls:
+            try:
+                download_url(base + fname, str(folder), fname, digest)
+                break
+            except Exception as err:  # try the next mirror
+                errors.append(f"{base}{fname}: {err!r}")
+        else:
+            raise DataNotFoundError(_not_found_message(name, "download failed: " + "; ".join(errors)))
+
+
+def _centre_crop_resize(data: bytes, sizes=_FLOWER_SIZES) -> list[np.ndarray]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        im = im.crop((left, top, left + s, top + s))
+        return [np.asarray(im.resize((k, k), Image.Resampling.LANCZOS), dtype=np.uint8) for k in sizes]
+
+
+def _build_flowers_from_tgz(tgz: Path, folder: Path) -> None:
+    """Turn TF's flower_photos.tgz into flowers5_{32,64}.npz + ATTRIBUTION.txt in ``folder``.
+
+    Same selection as the shared copy: photos credited in LICENSE.txt, minus file names that
+    occur in two classes and exact duplicates within a class; sorted by file name.
+    """
+    photos: dict[str, bytes] = {}
+    licence = ""
+    try:
+        with tarfile.open(tgz, "r:gz") as tar:
+            for m in tar:
+                if not m.isfile():
+                    continue
+                parts = m.name.split("/")
+                if parts[-1] == "LICENSE.txt":
+                    licence = tar.extractfile(m).read().decode("utf-8", "replace")
+                elif len(parts) >= 2 and parts[-2] in FLOWER_CLASSES and parts[-1].lower().endswith(".jpg"):
+                    photos[f"{parts[-2]}/{parts[-1]}"] = tar.extractfile(m).read()
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        raise _corrupt(tgz, f"tar: {err}") from err
+    if not photos:
+        raise _corrupt(tgz, "no flower photos inside")
+    credits = {}
+    header = []
+    for line in licence.splitlines():
+        key = line.split(" ", 1)[0]
+        if key.split("/")[0] in FLOWER_CLASSES and key in photos:
+            credits[key] = line
+        elif not credits:
+            header.append(line)
+    base_count: dict[str, int] = {}
+    for k in photos:
+        base_count[k.split("/")[1]] = base_count.get(k.split("/")[1], 0) + 1
+    keep, seen = [], set()
+    for k in sorted(photos):
+        if credits and k not in credits:
+            continue
+        if base_count[k.split("/")[1]] > 1:
+            continue
+        h = (k.split("/")[0], hashlib.sha256(photos[k]).hexdigest())
+        if h in seen:
+            continue
+        seen.add(h)
+        keep.append(k)
+    imgs = {s: [] for s in _FLOWER_SIZES}
+    for k in keep:
+        for s, arr in zip(_FLOWER_SIZES, _centre_crop_resize(photos[k])):
+            imgs[s].append(arr)
+    labels = np.array([FLOWER_CLASSES.index(k.split("/")[0]) for k in keep], dtype=np.int64)
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in _FLOWER_SIZES:
+        final = folder / f"flowers5_{s}x{s}.npz"
+        tmp = folder / f".tmp_{final.name}"
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, images=np.stack(imgs[s]), labels=labels,
+                                class_names=np.array(FLOWER_CLASSES), filenames=np.array(keep))
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        os.replace(tmp, final)
+        final.with_name(final.name + ".sha256").write_text(f"{digest}  {final.name}\n")
+    lines = header + [credits.get(k, f"{k} CC-BY (see {FLOWERS_URL})") for k in keep]
+    (folder / "ATTRIBUTION.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _download_flowers(folder: Path) -> None:
+    from torchvision.datasets.utils import download_url  # lazy: only when downloading
+
+    folder.mkdir(parents=True, exist_ok=True)
+    download_url(FLOWERS_URL, str(folder), "flower_photos.tgz")
+    tgz = folder / "flower_photos.tgz"
+    _build_flowers_from_tgz(tgz, folder)
+    tgz.unlink(missing_ok=True)  # ~230 MB; the npz files are the cache
+
+
+# --------------------------------------------------------------------------- loaders and ranges
+
+def _stack_first(batch):
+    """Collate for a label-free TensorDataset: yield the image tensor itself, not a 1-tuple."""
+    return torch.stack([b[0] for b in batch])
+
+
+def make_loader(images: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 128,
+                shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> DataLoader:
+    """A DataLoader over ``TensorDataset(images[, labels])`` with a seeded shuffle, num_workers=0.
+
+    With labels it yields ``(x, y)``; without labels it yields the image batch ``x`` itself.
+    The same ``seed`` gives the same batch order on every run.
+    """
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    ds = TensorDataset(images) if labels is None else TensorDataset(images, labels)
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=0,
+                      drop_last=drop_last, collate_fn=_stack_first if labels is None else None)
+
+
+def mnist_loader(split: str = "train", batch_size: int = 128, shuffle: bool | None = None, seed: int = 0,
+                 limit: int | None = None, pad: int = 0, drop_last: bool = False) -> DataLoader:
+    """``make_loader(*load_mnist(split, limit, pad), ...)``; shuffles the train split by default."""
+    x, y = load_mnist(split, limit=limit, pad=pad)
+    return make_loader(x, y, batch_size, split == "train" if shuffle is None else shuffle, seed, drop_last)
+
+
+def fashion_loader(split: str = "train", batch_size: int = 128, shuffle: bool | None = None, seed: int = 0,
+                   limit: int | None = None, pad: int = 0, drop_last: bool = False) -> DataLoader:
+    """``make_loader(*load_fashion_mnist(split, limit, pad), ...)``."""
+    x, y = load_fashion_mnist(split, limit=limit, pad=pad)
+    return make_loader(x, y, batch_size, split == "train" if shuffle is None else shuffle, seed, drop_last)
+
+
+def flowers_loader(size: int = 32, split: str = "train", batch_size: int = 64, shuffle: bool | None = None,
+                   seed: int = 0, limit: int | None = None, drop_last: bool = False) -> DataLoader:
+    """``make_loader(*load_flowers(size, split, limit=limit), ...)``."""
+    x, y = load_flowers(size, split, limit=limit)
+    return make_loader(x, y, batch_size, split == "train" if shuffle is None else shuffle, seed, drop_last)
+
+
+def to_unit(x, clamp: bool = True):
+    """[-1, 1] -> [0, 1] (for display); clamps by default. Works on tensors and numpy arrays."""
+    y = (x + 1) / 2
+    if clamp:
+        y = y.clamp(0, 1) if isinstance(y, torch.Tensor) else np.clip(y, 0, 1)
+    return y
+
+
+def to_signed(x):
+    """[0, 1] -> [-1, 1] (the range images enter models in)."""
+    return x * 2 - 1
