@@ -248,6 +248,13 @@ def _set_rng_state(state: dict, loader) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _len(loader) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
 def _save(path: Path, state: dict) -> None:
     """Write atomically: a crash while saving never leaves a half-written checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -297,7 +304,9 @@ def train(
         grad_clip: clip the global gradient norm to this value.
         checkpoint: file to save model, optimiser, EMA, step, history and RNG states to, every
             ``checkpoint_every`` steps (when given) and when training stops.
-        resume: when ``checkpoint`` exists, continue from it (otherwise start over).
+        resume: when ``checkpoint`` exists, continue from it (otherwise start over). Resuming
+            also restores the global random states (torch, CUDA, NumPy, ``random``) and the
+            loader's shuffle to where the run stopped; a finished checkpoint returns at once.
         log_every: steps between updates of the bar's running loss (also how often losses are
             copied off the GPU).
         progress: show the tqdm bar.
@@ -390,13 +399,16 @@ def train(
         epoch_rng = _rng_state(loader)
         return iter(loader)
 
-    if resumed_rng is not None:  # rebuild the interrupted epoch's iterator, skip what was done
+    if resumed_rng is not None and batch_in_epoch > 0:
+        # rebuild the interrupted epoch's iterator (same shuffle), skip the batches already done
         _set_rng_state(epoch_rng, loader)
         it = iter(loader)
         for _ in range(batch_in_epoch):
             next(it)
         _set_rng_state(resumed_rng, loader)
     else:
+        if resumed_rng is not None:
+            _set_rng_state(resumed_rng, loader)
         it = new_epoch_iterator()
 
     start = time.perf_counter()
@@ -450,16 +462,14 @@ def train(
                     break
 
         flush()
-        if batch_in_epoch == len_or_none(loader) and step > epoch_start_step:
-            # the last step finished an epoch: record it now so epochs=N gives N epoch means
+        if batch_in_epoch == _len(loader) and step > epoch_start_step:
+            # the last step finished an epoch: record it now so epochs=N gives N epoch means;
+            # a resume starts the next epoch from the current random state, as a straight run would
             history.epoch_losses.append(float(np.mean(history.losses[epoch_start_step:step])))
             epoch, batch_in_epoch, epoch_start_step = epoch + 1, 0, step
-            it = None
-            epoch_rng = None
+            epoch_rng = _rng_state(loader)
         history.stop_reason = stop_reason
         history.wall_time = wall_before + time.perf_counter() - start
-        if epoch_rng is None and path is not None:
-            epoch_rng = _rng_state(loader)  # next epoch starts from the current state
         save()
     finally:
         bar.close()
@@ -469,9 +479,3 @@ def train(
               + (f"; run again to continue from {path}" if path is not None else ""))
     return history
 
-
-def len_or_none(loader) -> int | None:
-    try:
-        return len(loader)
-    except TypeError:
-        return None
