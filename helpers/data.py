@@ -415,16 +415,28 @@ def load_flowers(size: int = 32, split: str = "train", test_fraction: float = 0.
 
 # --------------------------------------------------------------------------- downloads
 
-def _download_idx(name: str, folder: Path) -> None:
+def _fetch(url: str, folder: Path, filename: str, md5: str | None = None) -> None:
+    """Download ``url`` to ``folder/filename`` (torchvision's downloader: redirects, md5 check)."""
     from torchvision.datasets.utils import download_url  # lazy: only when downloading
 
+    part = folder / (filename + ".part")  # renamed only once complete (and md5-checked)
+    try:
+        download_url(url, str(folder), part.name, md5)
+        os.replace(part, folder / filename)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _download_idx(name: str, folder: Path) -> None:
     md5 = _MNIST_MD5 if name == "mnist" else _FASHION_MD5
     urls = _DATASETS[name][2]
     for fname, digest in md5.items():
+        if (folder / fname).is_file():
+            continue  # kept from an earlier, partly finished download (checked when read)
         errors = []
         for base in urls:
             try:
-                download_url(base + fname, str(folder), fname, digest)
+                _fetch(base + fname, folder, fname, digest)
                 break
             except Exception as err:  # try the next mirror
                 errors.append(f"{base}{fname}: {err!r}")
@@ -508,13 +520,13 @@ def _build_flowers_from_tgz(tgz: Path, folder: Path) -> None:
 
 
 def _download_flowers(folder: Path) -> None:
-    from torchvision.datasets.utils import download_url  # lazy: only when downloading
-
     folder.mkdir(parents=True, exist_ok=True)
-    download_url(FLOWERS_URL, str(folder), "flower_photos.tgz")
+    _fetch(FLOWERS_URL, folder, "flower_photos.tgz")
     tgz = folder / "flower_photos.tgz"
-    _build_flowers_from_tgz(tgz, folder)
-    tgz.unlink(missing_ok=True)  # ~230 MB; the npz files are the cache
+    try:
+        _build_flowers_from_tgz(tgz, folder)
+    finally:
+        tgz.unlink(missing_ok=True)  # ~230 MB; the npz files are the cache
 
 
 # --------------------------------------------------------------------------- loaders and ranges
