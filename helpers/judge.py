@@ -43,9 +43,9 @@ RECORD_FILE = WEIGHTS_DIR / "judges.json"
 _NORM = {"mnist": (0.1307, 0.3081), "fashion": (0.2860, 0.3530)}
 JUDGE_DATASETS = tuple(_NORM)
 _DEFAULTS = {  # dataset -> training recipe used for the shipped weights
-    "mnist": dict(epochs=8, seed=0, batch_size=128, lr=3e-3, weight_decay=5e-4,
+    "mnist": dict(epochs=6, seed=0, batch_size=128, lr=3e-3, weight_decay=5e-4,
                   max_shift=2, max_rotate=10.0, scale=0.1),
-    "fashion": dict(epochs=14, seed=0, batch_size=128, lr=3e-3, weight_decay=5e-4,
+    "fashion": dict(epochs=12, seed=0, batch_size=128, lr=3e-3, weight_decay=5e-4,
                     max_shift=2, max_rotate=0.0, scale=0.0),
 }
 
@@ -156,10 +156,10 @@ def judge_accuracy(images: torch.Tensor, labels: torch.Tensor, dataset: str = "m
 
 # --------------------------------------------------------------------------- training
 
-def _load_split(dataset: str, split: str):
+def _load_split(dataset: str, split: str, limit: int | None = None):
     from .data import load_fashion_mnist, load_mnist
 
-    return (load_mnist if dataset == "mnist" else load_fashion_mnist)(split)
+    return (load_mnist if dataset == "mnist" else load_fashion_mnist)(split, limit=limit)
 
 
 def _augment(x: torch.Tensor, g: torch.Generator, max_shift: int, max_rotate: float, scale: float) -> torch.Tensor:
@@ -188,10 +188,12 @@ def _sha256(path: Path) -> str:
 
 
 def train_judge(dataset: str = "mnist", epochs: int | None = None, seed: int | None = None,
-                out_dir: str | Path = WEIGHTS_DIR, threads: int = 2, command: str | None = None) -> dict:
+                out_dir: str | Path = WEIGHTS_DIR, threads: int = 2, command: str | None = None,
+                limit: int | None = None) -> dict:
     """Train a judge from scratch on CPU, deterministically; write weights and judges.json.
 
     Returns the record written to ``judges.json`` (test accuracy measured on the saved weights).
+    ``limit`` uses only the first ``limit`` train and test images (for quick checks).
     """
     dataset = _canonical(dataset)
     cfg = dict(_DEFAULTS[dataset])
@@ -199,6 +201,8 @@ def train_judge(dataset: str = "mnist", epochs: int | None = None, seed: int | N
         cfg["epochs"] = epochs
     if seed is not None:
         cfg["seed"] = seed
+    if limit is not None:
+        cfg["limit"] = limit
     torch.set_num_threads(threads)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
@@ -212,8 +216,8 @@ def _train(dataset: str, cfg: dict, out_dir, threads: int, command: str | None) 
     torch.manual_seed(cfg["seed"])
     g = torch.Generator().manual_seed(cfg["seed"])
 
-    x_train, y_train = _load_split(dataset, "train")  # (60000, 1, 28, 28) in [-1, 1]
-    x_test, y_test = _load_split(dataset, "test")  # (10000, 1, 28, 28)
+    x_train, y_train = _load_split(dataset, "train", cfg.get("limit"))  # (60000, 1, 28, 28) in [-1, 1]
+    x_test, y_test = _load_split(dataset, "test", cfg.get("limit"))  # (10000, 1, 28, 28)
     model = JudgeNet(dataset)
     n_params = sum(p.numel() for p in model.parameters())
     steps_per_epoch = math.ceil(len(x_train) / cfg["batch_size"])

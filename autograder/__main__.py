@@ -1,0 +1,187 @@
+"""Command line: python -m autograder {release,grade,worker,merge,sandbox} (see --help)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import EXAMPLES_DIR, NOTEBOOKS_DIR, REPO_ROOT, SOURCE_DIR
+
+EPILOG = """statuses: graded, timed out, kernel crashed, not a notebook, wrong assignment, missing
+(and error when the harness itself failed). Exit 0 when every submission got a status;
+1 with --strict when any status is not 'graded', or when a harness error needs a rerun;
+130 when interrupted (run the same command again to resume)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("release", help="regenerate notebooks/ (student copies) from autograder/source/")
+    r.add_argument("assignments", nargs="*", help="assignment ids (default: all in --source)")
+    r.add_argument("--check", action="store_true", help="only report stale notebooks (exit 1 if any)")
+    r.add_argument("--source", type=Path, default=SOURCE_DIR)
+    r.add_argument("--out", type=Path, default=NOTEBOOKS_DIR)
+
+    g = sub.add_parser("grade", help="grade a class of submissions", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("submissions", nargs="?", type=Path,
+                     help="folder (nbgrader submitted/<student>/<assignment>/ or flat <student>__*.ipynb) or .zip")
+    src.add_argument("--demo", action="store_true", help="grade the bundled demo class (autograder/examples/)")
+    g.add_argument("--assignment", help="grade only this assignment id (flat folders: the assignment they hold)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="parallel workers (default: one per GPU, else 1)")
+    g.add_argument("--out", type=Path, default=None, help="output folder (default: grading/, demo: grading/demo/)")
+    g.add_argument("--profile", choices=("full", "smoke"), default=None,
+                   help="COURSE_PROFILE for the kernels (default: full; demo: smoke)")
+    g.add_argument("--cell-timeout", type=int, default=0, help="seconds per cell (default: by profile)")
+    g.add_argument("--notebook-timeout", type=int, default=0, help="seconds per notebook (default: by profile)")
+    g.add_argument("--memory-mb", type=int, default=0, help="address-space limit per kernel on CPU (default: auto)")
+    g.add_argument("--sandbox", choices=("auto", "strict", "userns", "basic"), default="auto")
+    g.add_argument("--allow-network", action="store_true", help="let student code use the network")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    g.add_argument("--data-dir", default="", help="COURSE_DATA_DIR for the kernels (default: inherited)")
+    g.add_argument("--pass-env", action="append", default=[], metavar="NAME",
+                   help="pass this environment variable through to kernels (repeatable)")
+    g.add_argument("--roster", type=Path, help="CSV/text of student ids; absent students are 'missing'")
+    g.add_argument("--source", type=Path, default=SOURCE_DIR, help="instructor notebooks (default: autograder/source)")
+    g.add_argument("--no-resume", action="store_true", help="regrade everything, ignoring earlier results")
+    g.add_argument("--strict", action="store_true", help="exit 1 unless every submission is 'graded'")
+    g.add_argument("--partial-credit", action="store_true",
+                   help="nbgrader's rule: a test cell that displays a number earns that many points")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    w = sub.add_parser("worker", help="grade one job file (used by the pool; for cluster engines)")
+    w.add_argument("job", type=Path)
+
+    m = sub.add_parser("merge", help="rebuild grades.csv and the summary from an output folder's results/")
+    m.add_argument("out", type=Path)
+
+    sub.add_parser("sandbox", help="report which sandbox level this machine supports")
+    return p
+
+
+def cmd_release(a) -> int:
+    from .release import release
+    changed = release(a.assignments or None, check=a.check, source_dir=a.source, out_dir=a.out)
+    if a.check:
+        print("stale: " + ", ".join(changed) if changed else "notebooks/ is up to date")
+        return 1 if changed else 0
+    print("updated: " + ", ".join(changed) if changed else "notebooks/ already up to date")
+    return 0
+
+
+def _demo_expected() -> dict:
+    p = EXAMPLES_DIR / "expected.json"
+    return json.loads(p.read_text()) if p.exists() else {"students": []}
+
+
+def _demo_exclude(level: str) -> set[str]:
+    """Attacking demo students run only where the strict sandbox contains them."""
+    skip = {e["student"] for e in _demo_expected()["students"] if e.get("needs") == "strict" and level != "strict"}
+    if skip:
+        print(f"sandbox {level}: not running the attacking demo student(s) {', '.join(sorted(skip))} "
+              "(they need the strict sandbox: Linux, as root)")
+    return skip
+
+
+def _demo_check(results: list[dict]) -> tuple[list[str], bool]:
+    expected = _demo_expected()
+    if not expected["students"]:
+        return [], True
+    got = {(r["student"], r["assignment"]): r for r in results}
+    lines, ok = ["", "demo check (autograder/examples/expected.json):"], True
+    for e in expected["students"]:
+        r = got.get((e["student"], e["assignment"]))
+        if r is None and e.get("needs"):
+            lines.append(f"  - {e['student']:<22} {e['assignment']:<28} skipped (needs the {e['needs']} sandbox)")
+            continue
+        good = r is not None and r["status"] == e["status"] and abs(r["score"] - e["score"]) < 1e-6
+        ok &= good
+        seen = f"{r['status']} {r['score']:g}" if r else "no result"
+        lines.append(f"  {'✓' if good else '✗'} {e['student']:<22} {e['assignment']:<28} expected {e['status']} "
+                     f"{e['score']:g}, got {seen}  ({e['why']})")
+    lines.append("demo: every student graded as expected" if ok else "demo: MISMATCH (see ✗ above)")
+    return lines, ok
+
+
+def cmd_grade(a) -> int:
+    from .grade import grade_class
+    from .settings import Settings
+    profile = a.profile or ("smoke" if a.demo else "full")
+    demo_cfg = json.loads((EXAMPLES_DIR / "demo.json").read_text()) if a.demo and (EXAMPLES_DIR / "demo.json").exists() else {}
+    settings = Settings(profile=profile, cell_timeout=a.cell_timeout or demo_cfg.get("cell_timeout", 0),
+                        notebook_timeout=a.notebook_timeout or demo_cfg.get("notebook_timeout", 0),
+                        memory_mb=a.memory_mb, sandbox=a.sandbox, network=a.allow_network,
+                        data_dir=a.data_dir, pass_env=a.pass_env, partial_credit=a.partial_credit)
+    if a.demo:
+        inputs, roster = EXAMPLES_DIR / "submitted", a.roster or EXAMPLES_DIR / "roster.csv"
+        out = a.out or REPO_ROOT / "grading" / "demo"
+        header = (f"Demo class (autograder/examples/), graded with COURSE_PROFILE={profile}"
+                  + (" (quick; real classes default to full)" if profile == "smoke" else ""))
+        print(header)
+    else:
+        inputs, roster, out, header = a.submissions, a.roster, a.out or REPO_ROOT / "grading", ""
+    if not Path(inputs).exists():
+        print(f"no submissions at {inputs}", file=sys.stderr)
+        return 2
+    results, info = grade_class(inputs, out, assignment=a.assignment, workers=a.workers, settings=settings,
+                                source_dir=a.source, roster=roster, resume=not a.no_resume, device=a.device,
+                                progress=not a.quiet, header=header, exclude=_demo_exclude if a.demo else None)
+    if info.get("interrupted"):
+        print(f"\ninterrupted: {info.get('remaining', '?')} submission(s) left; run the same command again "
+              f"to resume (finished results are kept in {out}/results/)", file=sys.stderr)
+        return 130
+    print(info["summary"], end="")
+    print(f"\nwrote {out}/grades.csv, grades_by_test.csv, summary.txt, feedback/, gradescope/ "
+          f"({info['seconds']:.0f} s)")
+    rc = 0
+    if a.demo:
+        lines, ok = _demo_check(results)
+        print("\n".join(lines))
+        rc = 0 if ok else 1
+    errors = [r for r in results if r["status"] == "error"]
+    if errors:
+        print(f"{len(errors)} submission(s) hit a harness error; rerun to retry them", file=sys.stderr)
+        rc = 1
+    if a.strict and any(r["status"] != "graded" for r in results):
+        rc = 1
+    return rc
+
+
+def cmd_merge(a) -> int:
+    from .report import write_all
+    latest = {}
+    for p in sorted(Path(a.out, "results").glob("*/*.json")):
+        r = json.loads(p.read_text())
+        k = (r["student"], r["assignment"])
+        if k not in latest or p.stat().st_mtime > latest[k][0]:
+            latest[k] = (p.stat().st_mtime, r)
+    print(write_all([r for _, r in latest.values()], Path(a.out)), end="")
+    return 0
+
+
+def cmd_sandbox(a) -> int:
+    from . import sandbox as sb
+    for level in sb.LEVELS:
+        ok, why = sb.probe(level)
+        print(f"{level:<7} {'available' if ok else 'unavailable'}: {why}")
+    print("auto ->", sb.choose_level()[0], "| GPUs:", sb.gpu_count())
+    return 0
+
+
+def main(argv=None) -> int:
+    # jsonschema (via nbformat) imports rfc3987_syntax, which builds a grammar for seconds at
+    # import time; notebook validation never uses IRI formats, so skip it in our processes.
+    sys.modules.setdefault("rfc3987_syntax", None)
+    a = _parser().parse_args(argv)
+    if a.cmd == "worker":
+        from .worker import main as worker_main
+        return worker_main(str(a.job))
+    return {"release": cmd_release, "grade": cmd_grade, "merge": cmd_merge, "sandbox": cmd_sandbox}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

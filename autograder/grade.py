@@ -1,0 +1,251 @@
+"""`python -m autograder grade`: grade a class, end to end.
+
+1. build (or reuse) the release bundle of each assignment from autograder/source/
+   (nbgrader generate_assignment: gradebook + student copy), keyed by the source's hash;
+2. collect submissions (collect.py), detect their assignment, stage a private copy of each
+   (originals are only read, and checked again at the end);
+3. skip every submission whose result already exists for the same content, source and
+   settings (resume), grade the rest in parallel (pool.py -> worker.py);
+4. merge everything into grades.csv, Gradescope results, feedback and the summary (report.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from . import EXAMPLES_DIR, REPO_ROOT, SOURCE_DIR
+from . import sandbox as sb
+from .collect import collect, missing
+from .nbinfo import all_ids, match_assignment, read_notebook_bytes
+from .pool import Pool, plan_slots
+from .release import build_bundle, list_assignments
+from .report import missing_result, write_all
+from .settings import Settings
+from .worker import result_key, result_path
+
+
+def _candidates(source_dir: Path) -> dict[str, list[str]]:
+    out = {}
+    for aid in list_assignments(source_dir):
+        nb = nbformat.read(Path(source_dir) / aid / f"{aid}.ipynb", as_version=4)
+        out[aid] = sorted(all_ids(nb))
+    return out
+
+
+def _detect(path: Path, cands: dict[str, list[str]]) -> str | None:
+    try:
+        nb = read_notebook_bytes(path.read_bytes())
+    except (ValueError, OSError):
+        return None
+    best, score = match_assignment(all_ids(nb), {a: set(v) for a, v in cands.items()})
+    return best if score > 0 else None
+
+
+def _hide_list(paths, needed) -> list[str]:
+    out = []
+    for p in paths:
+        p = os.path.realpath(p)
+        if not os.path.isdir(p):
+            continue
+        if any(n == p or n.startswith(p + os.sep) for n in needed):
+            continue
+        out.append(p)
+    out = sorted(set(out))
+    return [p for p in out if not any(p.startswith(q + os.sep) for q in out)]   # outermost only
+
+
+def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, workers: int | None = None,
+                settings: Settings | None = None, source_dir: Path = SOURCE_DIR, roster: Path | None = None,
+                resume: bool = True, device: str = "auto", progress: bool = True,
+                header: str = "", log=print, exclude=None) -> tuple[list[dict], dict]:
+    """Grade everything under `inputs`; returns (results, run info)."""
+    settings = settings or Settings()
+    out = Path(out).resolve()
+    source_dir = Path(source_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)
+    t0 = time.monotonic()
+
+    level, level_notes = sb.choose_level(settings.sandbox)
+    gpus = sb.gpu_count() if device in ("auto", "cuda") else 0
+    slots = plan_slots(workers, gpus, device)
+    if not settings.memory_mb and not gpus:
+        settings.memory_mb = max(2048, min(16384, int(sb.total_memory_mb() * 0.8 / len(slots))))
+    cands = _candidates(source_dir)
+    known = sorted(cands)
+    if assignment and assignment not in known:
+        raise SystemExit(f"unknown assignment {assignment!r}; known: {', '.join(known) or 'none'} (in {source_dir})")
+
+    col = collect(Path(inputs), assignments=known, only=assignment, roster=roster, scratch=out / ".inbox")
+    for s in col.submissions:
+        if s.assignment is None:
+            s.assignment = _detect(s.path, cands)
+            if s.assignment is None:
+                s.assignment = assignment or (known[0] if len(known) == 1 else "unknown")
+                s.notes.append("assignment could not be detected from the file name or its cells")
+    subs = col.submissions
+    if exclude:   # e.g. the demo's attacking students where the strict sandbox is unavailable
+        excluded = exclude(level)
+        subs = [s for s in subs if s.student not in excluded]
+        col.students = [st for st in col.students if st not in excluded]
+    miss = missing(subs, col.students, assignment)
+
+    fp = settings.fingerprint()
+    bundles = {}
+    for aid in sorted({s.assignment for s in subs if s.assignment in cands} | {a for _, a in miss if a in cands}):
+        bundles[aid] = build_bundle(aid, out / ".bundles", source_dir)
+
+    protected = _snapshot([REPO_ROOT / "helpers", source_dir, Path(__file__).parent / "nbgrader_config.py",
+                           *[p for p in Path(__file__).parent.glob("*.py")]])
+    inbox = out / ".inbox" / "staged"
+    inbox.mkdir(parents=True, exist_ok=True)
+    os.chmod(out / ".inbox", 0o700)
+    needed = sb.needed_paths([str(REPO_ROOT), settings.data_dir or ""])
+    hide = _hide_list([out, col.root, Path(inputs).resolve().parent if Path(inputs).is_file() else Path(inputs),
+                       SOURCE_DIR, EXAMPLES_DIR, source_dir, REPO_ROOT / "tests", REPO_ROOT / "answers",
+                       REPO_ROOT / "walkthroughs", REPO_ROOT / "grading", REPO_ROOT / ".git"], needed)
+    jobs, results, originals = [], [], {}
+    for s in subs:
+        data = s.path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        originals[str(s.path)] = sha
+        aid = s.assignment
+        if aid not in bundles:
+            results.append({"student": s.student, "assignment": aid, "status": "wrong assignment",
+                            "detail": f"no assignment {aid!r} in {source_dir}", "score": 0.0, "max_score": 0.0,
+                            "tests": [], "notes": {"collect": s.notes}, "timing": {}, "files": {}})
+            continue
+        b = bundles[aid]
+        key = result_key(s.student, aid, sha, b.hash, fp)
+        staged = inbox / aid / s.student / f"{sha[:16]}{s.path.suffix or '.bin'}"
+        if not staged.exists():
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            staged.write_bytes(data)
+        rpath = result_path(out, aid, s.student, key)
+        if resume and rpath.exists():
+            try:
+                prev = json.loads(rpath.read_text())
+                if prev.get("key") == key and prev.get("status") != "error":
+                    prev.setdefault("notes", {})["resumed"] = True
+                    results.append(prev)
+                    continue
+            except (OSError, json.JSONDecodeError):
+                pass
+        post = sum(float(c.get("timeout", 600)) for c in b.post_grade.get("checks", []))
+        jobs.append({
+            "student": s.student, "assignment": aid, "submission": str(staged), "original": str(s.path),
+            "sha256": sha, "key": key, "bundle": str(b.path), "bundle_hash": b.hash, "fingerprint": fp,
+            "settings": settings.to_dict(), "level": level, "out": str(out), "result": str(rpath),
+            "log": str(out / "logs" / aid / f"{s.student}.log"), "hide": hide,
+            "candidates": {a: v for a, v in cands.items() if a != aid}, "max_score": b.info["max_score"],
+            "hard_limit_s": settings.notebook_timeout + settings.startup_timeout + post + 300,
+            "collect_notes": s.notes})
+    for st, aid in miss:
+        results.append(missing_result(st, aid, bundles[aid].info["max_score"] if aid in bundles else 0.0))
+
+    info = {"sandbox": level, "sandbox_notes": level_notes, "slots": slots, "gpus": gpus,
+            "profile": settings.profile, "to_grade": len(jobs), "cached": len(results), "skipped": col.skipped}
+    log(f"grading {len(jobs)} submission(s) ({len(subs) - len(jobs)} already graded, {len(miss)} missing) "
+        f"with {len(slots)} worker(s) on {'GPU' if gpus and slots[0]['gpu'] is not None else 'CPU'}, "
+        f"COURSE_PROFILE={settings.profile}, sandbox={level}")
+    (out / ".jobs").mkdir(exist_ok=True)
+    bar = None
+    if progress and jobs:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(jobs), unit="nb", desc="grading", file=sys.stderr, dynamic_ncols=True)
+
+    def done(job, res):
+        if bar:
+            bar.set_postfix_str(f"{job['student']}: {res['status']}", refresh=False)
+            bar.update(1)
+
+    pool = Pool(slots, out / ".jobs", on_done=done)
+    interrupted = False
+    try:
+        results.extend(pool.run(jobs))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if bar:
+            bar.close()
+
+    for r in results:   # carry the collection notes into the results
+        for j in jobs:
+            if j["key"] == r.get("key") and j["collect_notes"]:
+                r.setdefault("notes", {})["collect"] = j["collect_notes"]
+    extra = _verify_originals(originals, inbox, subs) + _verify_snapshot(protected)
+    if col.skipped:
+        extra.append(f"\nnot graded (name has no '<student>__' prefix): {', '.join(col.skipped)}")
+    if level_notes and level != "strict":
+        extra.append(f"\nsandbox: {level} (stronger levels unavailable: {'; '.join(level_notes)})")
+    dup = {}
+    for r in results:
+        sha = (r.get("submission") or {}).get("sha256")
+        if sha and r["status"] != "missing":
+            dup.setdefault((r["assignment"], sha), []).append(r["student"])
+    for (aid, _), who in sorted(dup.items()):
+        if len(who) > 1:
+            extra.append(f"\nidentical submissions for {aid}: {', '.join(sorted(who))}")
+    info["seconds"] = round(time.monotonic() - t0, 1)
+    info["interrupted"] = interrupted
+    if interrupted:
+        info["remaining"] = len(jobs) - sum(1 for r in results if r.get("key") in {j["key"] for j in jobs})
+        return results, info
+    info["summary"] = write_all(results, out, extra=extra, header=header)
+    return results, info
+
+
+def _snapshot(roots, limit=256 * 2**20) -> dict[str, bytes]:
+    """Bytes of the files student code must never change (judge weights, helpers, sources)."""
+    snap, size = {}, 0
+    for root in roots:
+        root = Path(root)
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()
+                                                       and "__pycache__" not in p.parts) if root.is_dir() else []
+        for p in files:
+            size += p.stat().st_size
+            if size > limit:
+                return snap
+            snap[str(p)] = p.read_bytes()
+    return snap
+
+
+def _verify_snapshot(snap: dict[str, bytes]) -> list[str]:
+    lines = []
+    for path, data in snap.items():
+        try:
+            same = Path(path).read_bytes() == data
+        except OSError:
+            same = False
+        if not same:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_bytes(data)
+            lines.append(f"\nWARNING: {path} changed during grading; restored")
+    return lines
+
+
+def _verify_originals(originals: dict, inbox: Path, subs) -> list[str]:
+    """Originals must be byte-identical after grading; restore from the staged copy if not."""
+    lines = []
+    for s in subs:
+        p = s.path
+        want = originals.get(str(p))
+        try:
+            now = hashlib.sha256(p.read_bytes()).hexdigest()
+        except OSError:
+            now = None
+        if want and now != want:
+            staged = inbox / s.assignment / s.student / f"{want[:16]}{p.suffix or '.bin'}"
+            if staged.exists():
+                shutil.copy2(staged, p)
+                lines.append(f"\nWARNING: {p} changed during grading; restored from the staged copy")
+            else:
+                lines.append(f"\nWARNING: {p} changed during grading and could not be restored")
+    return lines

@@ -1,0 +1,66 @@
+"""Grading settings: one dataclass, defaults per COURSE_PROFILE, and a fingerprint for caching.
+
+Everything that can change a grade (profile, timeouts, limits, partial-credit policy, harness
+version) goes into `fingerprint()`, which is part of every result's cache key, so resuming
+never reuses a result graded under other rules.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+
+from . import HARNESS_VERSION
+
+#: Per-profile defaults (seconds). `full` is what a student runs; `smoke` is for tests/demo.
+PROFILE_DEFAULTS = {
+    "full": {"cell_timeout": 1800, "notebook_timeout": 3 * 3600},
+    "smoke": {"cell_timeout": 180, "notebook_timeout": 900},
+}
+
+
+@dataclass
+class Settings:
+    profile: str = "full"
+    cell_timeout: int = 0           # 0: the profile default
+    notebook_timeout: int = 0       # 0: the profile default
+    startup_timeout: int = 120      # kernel start
+    interrupt_grace: int = 10       # seconds a kernel gets to answer after an interrupt
+    memory_mb: int = 0              # address-space limit per kernel; 0: auto
+    max_output_mb: int = 2048       # largest file the kernel may write (RLIMIT_FSIZE)
+    max_processes: int = 512        # RLIMIT_NPROC, only where the kernel has its own uid
+    sandbox: str = "auto"           # auto | strict | userns | basic
+    network: bool = False           # allow the kernel network access
+    data_dir: str = ""              # COURSE_DATA_DIR passed to kernels
+    pass_env: list = field(default_factory=list)   # extra env names passed through
+    partial_credit: bool = False    # nbgrader's "displayed number = partial credit"
+    seed: int = 0                   # PYTHONHASHSEED of kernels and post-grade checks
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILE_DEFAULTS:
+            raise ValueError(f"unknown profile {self.profile!r}; expected one of {sorted(PROFILE_DEFAULTS)}")
+        d = PROFILE_DEFAULTS[self.profile]
+        if not self.cell_timeout:
+            self.cell_timeout = d["cell_timeout"]
+        if not self.notebook_timeout:
+            self.notebook_timeout = d["notebook_timeout"]
+        self.cell_timeout = min(self.cell_timeout, self.notebook_timeout)
+        if not self.data_dir:
+            self.data_dir = os.environ.get("COURSE_DATA_DIR", "")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Settings":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def fingerprint(self) -> str:
+        """Hash of everything that can change a grade (not workers, paths or devices)."""
+        keep = {k: v for k, v in self.to_dict().items()
+                if k in ("profile", "cell_timeout", "notebook_timeout", "partial_credit", "seed",
+                         "network")}
+        keep["harness"] = HARNESS_VERSION
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]

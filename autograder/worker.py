@@ -1,0 +1,331 @@
+"""Grade one submission: the unit of work (one job JSON in, one result JSON out).
+
+`python -m autograder worker JOB.json` runs this in a fresh process; the pool does that for
+every submission, and a cluster engine can do the same on any machine that has the repo and
+the bundle (see autograder/README.md). Steps:
+
+1. read the staged copy, check its hash, parse it (corrupt JSON -> "not a notebook");
+2. check it is this assignment's notebook (grade ids vs. every bundle -> "wrong assignment");
+3. repair its nbgrader skeleton (restore.py), then nbgrader's sanitising preprocessors
+   (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata)
+   against a private copy of the gradebook: edited/deleted test cells and hidden tests are
+   put back;
+4. execute in a sandboxed kernel (execute.py, sandbox.py) with the in-kernel guard;
+5. kill every process the student started; run post-grade checks in fresh processes;
+6. score from the kernel's replies (scoring.py); write the result, the autograded notebook
+   and the feedback HTML.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import nbformat
+
+from . import HARNESS_VERSION, REPO_ROOT
+from . import sandbox as sb
+from .nbinfo import all_ids, grade_id, match_assignment, read_notebook_bytes
+from .release import Bundle
+from .settings import Settings
+
+WORK_ROOT = Path(tempfile.gettempdir()) / "autograder-work"
+GUARD = Path(__file__).resolve().parent / "kernel_guard.py"
+SCHEMA = 1
+
+
+def result_key(student: str, aid: str, sha: str, bundle_hash: str, fingerprint: str) -> str:
+    return hashlib.sha256("\0".join([student, aid, sha, bundle_hash, fingerprint]).encode()).hexdigest()[:16]
+
+
+def result_path(out: Path, aid: str, student: str, key: str) -> Path:
+    return Path(out) / "results" / aid / f"{student}--{key}.json"
+
+
+def write_json_atomic(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def base_result(job: dict) -> dict:
+    return {"schema": SCHEMA, "harness": HARNESS_VERSION, "key": job["key"], "student": job["student"],
+            "assignment": job["assignment"], "status": "error", "detail": "", "score": 0.0,
+            "max_score": job.get("max_score", 0.0), "tests": [], "notes": {},
+            "submission": {"path": job.get("original", job.get("submission")), "sha256": job.get("sha256")},
+            "bundle": job.get("bundle_hash"), "settings": job.get("fingerprint"),
+            "sandbox": job.get("level"), "timing": {}, "files": {}}
+
+
+def _nbconfig(settings: Settings, kernel_dir: Path, launch_spec: Path):
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from . import NBGRADER_CONFIG
+    cfg = PyFileConfigLoader(NBGRADER_CONFIG.name, path=str(NBGRADER_CONFIG.parent)).load_config()
+    c = Config()
+    c.GradingExecute.cell_timeout = settings.cell_timeout
+    c.GradingExecute.notebook_timeout = settings.notebook_timeout
+    c.GradingExecute.interrupt_grace = settings.interrupt_grace
+    c.GradingExecute.startup_timeout = settings.startup_timeout
+    c.GradingExecute.timeout = settings.cell_timeout
+    c.GradingExecute.kernel_name = "python3"
+    c.GradingExecute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
+    c.SandboxedKernelManager.transport = "ipc"
+    c.SandboxedKernelManager.ip = str(kernel_dir / "kernel")
+    c.SandboxedKernelManager.connection_file = str(kernel_dir / "connection.json")
+    c.SandboxedKernelManager.launcher = [sys.executable, str(Path(sb.__file__).parent / "_launch.py"),
+                                         str(launch_spec), "--"]
+    c.SandboxedKernelManager.cache_ports = False
+    c.OverwriteCells.add_missing_cells = True
+    cfg.merge(c)
+    return cfg
+
+
+def _prepare_kernel_dirs(priv: Path, bundle: Bundle, uid: int | None, guard_spec: dict) -> dict:
+    k = priv / "k"
+    home = sb.make_home(k / "home", None)
+    work = k / "work"
+    work.mkdir(parents=True)
+    for item in bundle.source_folder.iterdir():   # data/helper files next to the notebook
+        if item.name in ("post_grade.json", f"{bundle.aid}.ipynb") or item.name.startswith("."):
+            continue
+        (shutil.copytree if item.is_dir() else shutil.copy2)(item, work / item.name)
+    profile = home / ".ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (home / "guard.json").write_text(json.dumps(guard_spec))
+    (profile / "ipython_kernel_config.py").write_text(
+        "c = get_config()\n"
+        "c.IPKernelApp.exec_lines = [\n"
+        "    \"import importlib.util as _u; _s = _u.spec_from_file_location('_autograder_guard', "
+        f"{str(GUARD)!r}); _m = _u.module_from_spec(_s); _s.loader.exec_module(_m); "
+        f"_m.install({str(home / 'guard.json')!r}); del _u, _s, _m\"]\n")
+    os.chmod(k, 0o700)
+    sb.chown_tree(k, uid)
+    return {"k": k, "home": home, "work": work}
+
+
+def grade(job: dict) -> dict:
+    """Grade the job's submission; always returns a result (status 'error' on harness failure)."""
+    t_start = time.monotonic()
+    res = base_result(job)
+    settings = Settings.from_dict(job["settings"])
+    bundle = Bundle.load(Path(job["bundle"]))
+    res["max_score"] = bundle.info["max_score"]
+    out = Path(job["out"])
+
+    # 1. read and parse -----------------------------------------------------------------
+    data = Path(job["submission"]).read_bytes()
+    if hashlib.sha256(data).hexdigest() != job["sha256"]:
+        res.update(status="error", detail="the staged submission changed during grading; regrade it")
+        return res
+    try:
+        nb = read_notebook_bytes(data)
+    except ValueError as exc:
+        res.update(status="not a notebook", detail=str(exc))
+        return _finish(res, t_start)
+
+    # 2. right assignment? ----------------------------------------------------------------
+    ids = all_ids(nb)
+    mine = set(bundle.info["grade_ids"])
+    cands = {a: set(v) for a, v in job.get("candidates", {}).items()}
+    cands[bundle.aid] = mine
+    best, sim = match_assignment(ids, cands)
+    if not ids & mine:
+        other = f"; it looks like {best}" if best and best != bundle.aid else ""
+        res.update(status="wrong assignment",
+                   detail=f"none of {bundle.aid}'s graded cells are in this notebook{other}")
+        return _finish(res, t_start)
+    if best != bundle.aid and sim > 2 * (len(ids & mine) / len(ids | mine)):
+        res.update(status="wrong assignment", detail=f"this notebook is {best}, not {bundle.aid}")
+        return _finish(res, t_start)
+
+    # 3. repair + nbgrader sanitise -------------------------------------------------------------
+    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds,
+                                        OverwriteCells, OverwriteKernelspec)
+
+    from .restore import repair
+    source_nb = nbformat.read(bundle.source_notebook, as_version=4)
+    release_nb = nbformat.read(bundle.release_notebook, as_version=4)
+    nb, notes = repair(nb, source_nb, release_nb)
+    res["notes"].update(notes)
+
+    WORK_ROOT.mkdir(mode=0o711, exist_ok=True)
+    os.chmod(WORK_ROOT, 0o711)
+    priv = Path(tempfile.mkdtemp(prefix="ag-", dir=WORK_ROOT))
+    os.chmod(priv, 0o711)
+    slot = sb.UidSlot() if job["level"] == "strict" else None
+    try:
+        if slot:
+            slot.__enter__()
+        uid = slot.uid if slot else None
+        course = priv / "course"
+        course.mkdir(mode=0o700)
+        shutil.copy2(bundle.gradebook, course / "gradebook.db")
+        resources = {"nbgrader": {"student": job["student"], "assignment": bundle.aid, "notebook": bundle.aid,
+                                  "db_url": f"sqlite:///{course / 'gradebook.db'}"},
+                     "metadata": {"path": ""}}
+        for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
+            nb, resources = pp(add_missing_cells=True)(nb, resources) if pp is OverwriteCells else pp()(nb, resources)
+        t_sanitized = time.monotonic()
+
+        # 4. execute ------------------------------------------------------------------------------
+        graded_src = [hashlib.sha256(c.source.encode()).hexdigest() for c in nb.cells
+                      if grade_id(c) in {i["grade_id"] for i in bundle.info["items"]} and c.cell_type == "code"]
+        dirs = _prepare_kernel_dirs(priv, bundle, uid, {"graded": graded_src,
+                                                        "report": str(priv / "k" / "home" / "guard-report.json")})
+        gpu = job.get("gpu")
+        env = sb.kernel_env(home=dirs["home"], profile=settings.profile, data_dir=settings.data_dir,
+                            threads=job.get("threads", 1), gpu=gpu, seed=settings.seed,
+                            pythonpath=[str(REPO_ROOT)], pass_env=settings.pass_env)
+        stage = priv / "stage"
+        stage.mkdir(mode=0o700)
+        hide = [h for h in job.get("hide", []) if os.path.isdir(h) and not str(priv).startswith(h.rstrip("/") + "/")]
+        spec = sb.spec_for(job["level"], uid=uid, hide=hide, network=settings.network, stage=str(stage),
+                           needed=[str(priv), str(REPO_ROOT), settings.data_dir])
+        memory = settings.memory_mb if gpu in (None, "") else 0
+        spec.update(env=env, cwd=str(dirs["work"]),
+                    rlimits=sb.rlimits(memory_mb=memory,
+                                       cpu_s=int(settings.notebook_timeout * max(1, job.get("threads", 1)) + 120),
+                                       fsize_mb=settings.max_output_mb,
+                                       nproc=settings.max_processes if uid is not None else None),
+                    chown=[str(dirs["k"] / "connection.json")] if uid is not None else [])
+        launch = priv / "launch.json"
+        launch.write_text(json.dumps(spec))
+        os.chmod(launch, 0o600)
+
+        from .execute import GradingExecute
+        ex = GradingExecute(config=_nbconfig(settings, dirs["k"], launch))
+        resources["metadata"]["path"] = str(dirs["work"])
+        executed = nb
+        try:
+            executed, resources = ex.preprocess(nb, resources)
+        except Exception as exc:  # kernel failed to start, sandbox failed, ...
+            res.update(status="error", detail=f"could not run the notebook: {type(exc).__name__}: {exc}"[:500])
+            res["notes"]["harness_traceback"] = traceback.format_exc()[-3000:]
+            return _finish(res, t_start)
+        finally:
+            killed = sb.kill_descendants()
+            if uid is not None:
+                sb.kill_uid(uid)
+            if killed:
+                res["notes"]["killed_processes"] = killed
+        t_executed = time.monotonic()
+
+        from nbgrader.preprocessors import IgnorePattern, LimitOutput
+        cfg = ex.config
+        executed, _ = IgnorePattern(config=cfg)(executed, resources)
+        executed, _ = LimitOutput(config=cfg)(executed, resources)
+
+        guard_report = dirs["home"] / "guard-report.json"
+        try:
+            g = json.loads(guard_report.read_text()) if guard_report.exists() else {}
+        except (OSError, json.JSONDecodeError):
+            g = {"restored": ["<guard report unreadable>"]}
+        if g.get("restored"):
+            res["notes"]["tampering_restored"] = g["restored"]
+
+        # 5. post-grade checks -------------------------------------------------------------------
+        from .post_grade import load_checks, run_check
+        checks = []
+        check_specs = load_checks(bundle)
+        if check_specs:
+            src_copy = priv / "check-src"
+            shutil.copytree(bundle.source_folder, src_copy)
+            os.chmod(src_copy, 0o755)
+            for chk in check_specs:
+                r = run_check(chk, workdir=dirs["work"], source_copy=src_copy,
+                              launcher_spec={k: v for k, v in spec.items() if k != "chown"},
+                              priv=priv, uid=uid)
+                sb.kill_descendants()
+                if uid is not None:
+                    sb.kill_uid(uid)
+                checks.append({**chk, **r})
+            res["notes"]["post_grade"] = [{k: c.get(k) for k in ("grade_id", "passed", "fraction", "message", "error",
+                                                                  "seconds", "details")} for c in checks]
+        t_checked = time.monotonic()
+
+        # 6. score + outputs ------------------------------------------------------------------
+        from .scoring import apply_post_grade, cell_name, score_cells, total
+        tests = score_cells(bundle.info["items"], executed, ex.replies, ex.stopped,
+                            partial_credit=settings.partial_credit)
+        tests = apply_post_grade(tests, checks)
+        res["tests"] = tests
+        res["score"], res["max_score"] = total(tests)
+        if ex.stopped:
+            kind, idx, why = ex.stopped
+            if kind == "kernel crashed":
+                why = _signal_reason(ex.kernel_returncode) or why
+            res.update(status=kind, detail=f"{cell_name(executed, idx)}: {why}")
+        elif ex.timed_out:
+            res.update(status="timed out", detail=", ".join(cell_name(executed, i) for i in ex.timed_out)
+                       + f" exceeded {settings.cell_timeout} s and was interrupted")
+        else:
+            res.update(status="graded", detail="")
+        if any(t["status"] == "manual" for t in tests):
+            res["notes"]["needs_manual_grading"] = [t["grade_id"] for t in tests if t["status"] == "manual"]
+
+        rel_nb = Path("autograded") / job["student"] / bundle.aid / f"{bundle.aid}.ipynb"
+        rel_fb = Path("feedback") / job["student"] / bundle.aid / f"{bundle.aid}.html"
+        (out / rel_nb).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(executed, out / rel_nb)
+        res["files"] = {"autograded": str(rel_nb), "feedback": str(rel_fb)}
+        res["timing"] = {"sanitize_s": round(t_sanitized - t_start, 3),
+                         "execute_s": round(ex.exec_seconds, 3),
+                         "post_grade_s": round(t_checked - t_executed, 3)}
+        try:
+            from .feedback import render
+            html = render(executed, res, source_nb)
+            (out / rel_fb).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel_fb).write_text(html)
+        except Exception as exc:  # feedback is a courtesy; never lose the grade over it
+            res["notes"]["feedback_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        return _finish(res, t_start)
+    finally:
+        if slot:
+            slot.__exit__(None, None, None)
+        shutil.rmtree(priv, ignore_errors=True)
+
+
+def _signal_reason(code) -> str | None:
+    if code is None or code >= 0:
+        return f"the kernel exited with status {code}" if code not in (None, 0) else None
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    hint = {"SIGKILL": " (out of memory?)", "SIGXCPU": " (CPU-time limit)", "SIGXFSZ": " (file-size limit)",
+            "SIGSEGV": " (segmentation fault)"}.get(name, "")
+    return f"the kernel was killed by {name}{hint}"
+
+
+def _finish(res: dict, t_start: float) -> dict:
+    res.setdefault("timing", {})["total_s"] = round(time.monotonic() - t_start, 3)
+    return res
+
+
+def main(job_path: str) -> int:
+    """Entry point of `python -m autograder worker JOB.json`: writes the result, exit 0."""
+    job = json.loads(Path(job_path).read_text())
+    sb.become_subreaper()
+    signal.signal(signal.SIGTERM, lambda *_: (sb.kill_descendants(), os._exit(143)))
+    try:
+        res = grade(job)
+    except Exception as exc:  # noqa: BLE001 - a harness failure is a status, not a crash
+        res = base_result(job)
+        res.update(status="error", detail=f"harness error: {type(exc).__name__}: {exc}"[:500])
+        res["notes"]["harness_traceback"] = traceback.format_exc()[-3000:]
+    finally:
+        sb.kill_descendants()
+    res["timing"].setdefault("total_s", None)
+    write_json_atomic(Path(job["result"]), res)
+    return 0

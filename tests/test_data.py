@@ -1,0 +1,283 @@
+"""helpers.data: shapes, ranges, class counts, flower split, resolution order, clear errors."""
+
+import gzip
+import io
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import data
+from helpers.data import (FASHION_CLASSES, FLOWER_CLASSES, MNIST_CLASSES, CorruptDataError,
+                          DataNotFoundError, find_dataset, load_fashion_mnist, load_flowers,
+                          load_mnist, make_loader, mnist_loader, stratified_split, to_signed, to_unit)
+
+
+def _real_root() -> Path:
+    """The data root that holds real MNIST, or skip with the reason."""
+    try:
+        return find_dataset("mnist", download=False).parent.parent
+    except DataNotFoundError as err:
+        pytest.skip(f"no MNIST copy found (set COURSE_DATA_DIR): {str(err).splitlines()[0]}")
+
+
+def _real_flowers() -> Path:
+    try:
+        return find_dataset("flowers", download=False)
+    except DataNotFoundError as err:
+        pytest.skip(f"no flowers copy found (set COURSE_DATA_DIR): {str(err).splitlines()[0]}")
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """Every place data could be found points into an empty tmp dir; downloads off.
+
+    Returns ``tmp_path``; ``tmp_path / "real_root"`` links to the real data root if there is one."""
+    try:
+        os.symlink(find_dataset("mnist", download=False).parent.parent, tmp_path / "real_root")
+    except DataNotFoundError:
+        pass
+    empty = tmp_path / "course_data"
+    empty.mkdir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(empty))
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setattr(data, "REPO_DATA_DIR", tmp_path / "repo_data")
+    return tmp_path
+
+
+def test_class_names():
+    assert MNIST_CLASSES == tuple("0123456789")
+    assert FASHION_CLASSES[0] == "T-shirt/top" and FASHION_CLASSES[-1] == "Ankle boot" and len(FASHION_CLASSES) == 10
+    assert FLOWER_CLASSES == ("daisy", "dandelion", "roses", "sunflowers", "tulips")
+
+
+def test_mnist_train_shapes_ranges_counts():
+    _real_root()
+    x, y = load_mnist("train")
+    assert x.shape == (60000, 1, 28, 28) and x.dtype == torch.float32
+    assert y.shape == (60000,) and y.dtype == torch.int64
+    assert x.min().item() == -1.0 and x.max().item() == 1.0
+    assert torch.bincount(y, minlength=10).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert x[:, :, 0, :].eq(-1).float().mean() > 0.99  # background is -1
+
+
+def test_mnist_test_limit_and_pad():
+    _real_root()
+    x, y = load_mnist("test")
+    assert x.shape == (10000, 1, 28, 28) and torch.bincount(y).sum() == 10000
+    x5, y5 = load_mnist("test", limit=5)
+    assert torch.equal(x5, x[:5]) and torch.equal(y5, y[:5])
+    assert y5.tolist() == [7, 2, 1, 0, 4]  # the well-known first MNIST test digits
+    xp, yp = load_mnist("test", limit=5, pad=2)
+    assert xp.shape == (5, 1, 32, 32) and torch.equal(yp, y5)
+    assert torch.equal(xp[:, :, 2:30, 2:30], x5)
+    border = torch.cat([xp[..., :2, :].flatten(), xp[..., -2:, :].flatten(), xp[..., :, :2].flatten(), xp[..., :, -2:].flatten()])
+    assert border.eq(-1).all()
+    with pytest.raises(ValueError):
+        load_mnist("valid")
+
+
+def test_fashion_mnist():
+    try:
+        find_dataset("fashion_mnist", download=False)
+    except DataNotFoundError as err:
+        pytest.skip(f"no Fashion-MNIST copy found: {str(err).splitlines()[0]}")
+    x, y = load_fashion_mnist("test")
+    assert x.shape == (10000, 1, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert -1.0 <= x.min().item() and x.max().item() <= 1.0
+    assert torch.bincount(y).tolist() == [1000] * 10
+    xt, yt = load_fashion_mnist("train", limit=100, pad=2)
+    assert xt.shape == (100, 1, 32, 32) and yt.shape == (100,)
+
+
+def test_flowers_shapes_and_split():
+    _real_flowers()
+    for size in (32, 64):
+        x, y = load_flowers(size, "all")
+        assert x.shape == (3479, 3, size, size) and x.dtype == torch.float32 and y.dtype == torch.int64
+        assert x.min().item() >= -1.0 and x.max().item() <= 1.0 and x.min() < -0.9 and x.max() > 0.9
+        assert torch.bincount(y).tolist() == [610, 888, 548, 671, 762]
+    xtr, ytr, ftr = load_flowers(32, "train", return_filenames=True)
+    xte, yte, fte = load_flowers(32, "test", return_filenames=True)
+    assert (len(xtr), len(xte)) == (2783, 696) and len(ftr) == 2783
+    assert set(ftr).isdisjoint(fte) and len(set(ftr) | set(fte)) == 3479
+    # stratified: each class puts round(20%) of its photos in test
+    counts = torch.bincount(y, minlength=5)
+    assert (torch.bincount(yte, minlength=5) - (0.2 * counts).round()).abs().max() <= 0.5
+    # deterministic: same split on every call; another seed gives another split
+    assert load_flowers(32, "test", return_filenames=True)[2] == fte
+    assert load_flowers(32, "test", seed=1, return_filenames=True)[2] != fte
+    # the 64x64 copy splits the same photos the same way
+    assert load_flowers(64, "test", return_filenames=True)[2] == fte
+    with pytest.raises(ValueError):
+        load_flowers(48)
+
+
+def test_stratified_split_ignores_order():
+    names = [f"c{i % 3}/img{i}.jpg" for i in range(300)]
+    labels = np.array([i % 3 for i in range(300)])
+    tr, te = stratified_split(names, labels, 0.25, seed=7)
+    assert len(te) == 75 and np.bincount(labels[te]).tolist() == [25, 25, 25]
+    perm = np.random.default_rng(0).permutation(300)
+    tr2, te2 = stratified_split([names[i] for i in perm], labels[perm], 0.25, seed=7)
+    assert {names[i] for i in te} == {names[perm[i]] for i in te2}
+
+
+def test_resolution_uses_course_data_dir(tmp_path, monkeypatch):
+    root = _real_root()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(root))
+    assert data.data_root_candidates()[0] == root
+    assert find_dataset("mnist") == root / "MNIST" / "raw"
+    # a second root with its own (linked) copy wins when COURSE_DATA_DIR points at it
+    mine = tmp_path / "mine" / "MNIST" / "raw"
+    mine.mkdir(parents=True)
+    for f in (root / "MNIST" / "raw").glob("*.gz"):
+        os.symlink(f, mine / f.name)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "mine"))
+    assert find_dataset("mnist") == mine
+    assert load_mnist("test", limit=3)[1].tolist() == [7, 2, 1]
+
+
+def test_clear_error_when_nothing_found_offline(isolated):
+    with pytest.raises(DataNotFoundError) as info:
+        load_mnist("test")
+    msg = str(info.value)
+    assert isinstance(info.value, FileNotFoundError)
+    assert "COURSE_DATA_DIR" in msg and "https://" in msg and "COURSE_OFFLINE" in msg
+    with pytest.raises(DataNotFoundError, match="flower_photos.tgz"):
+        load_flowers(32)
+    assert not any((isolated / "course_data").iterdir())  # COURSE_DATA_DIR is never written
+
+
+def _root_with(tmp_path, src_root, corrupt_name, nbytes):
+    raw = tmp_path / "bad" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in (src_root / "MNIST" / "raw").glob("*.gz"):
+        if f.name == corrupt_name:
+            (raw / f.name).write_bytes(f.read_bytes()[:nbytes])
+        else:
+            os.symlink(f, raw / f.name)
+    return raw / corrupt_name
+
+
+def test_truncated_mnist_file_gives_corrupt_data_error(tmp_path, monkeypatch):
+    root = _real_root()
+    bad = _root_with(tmp_path, root, "t10k-images-idx3-ubyte.gz", 500_000)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "bad"))
+    with pytest.raises(CorruptDataError) as info:
+        load_mnist("test")
+    msg = str(info.value)
+    assert str(bad) in msg and "Delete" in msg and "md5" in msg
+    # the IDX parser itself also catches truncation (gzip stream cut short)
+    with pytest.raises(CorruptDataError, match="t10k-images"):
+        data._parse_idx(bad, 10000)
+
+
+def test_idx_header_checks(tmp_path):
+    good = np.zeros((3, 28, 28), np.uint8)
+    path = tmp_path / "x-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + (3).to_bytes(4, "big") + b"\x00\x00\x00\x1c" * 2 + good.tobytes()))
+    assert data._parse_idx(path, 3).shape == (3, 28, 28)
+    with pytest.raises(CorruptDataError, match="expected 5"):
+        data._parse_idx(path, 5)
+    path.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + (3).to_bytes(4, "big") + b"\x00\x00\x00\x1c" * 2 + good.tobytes()[:-10]))
+    with pytest.raises(CorruptDataError, match="pixel bytes"):
+        data._parse_idx(path, 3)
+
+
+def test_truncated_flowers_gives_corrupt_data_error(tmp_path, monkeypatch):
+    src = _real_flowers()
+    bad = tmp_path / "bad" / "flowers"
+    bad.mkdir(parents=True)
+    (bad / "flowers5_32x32.npz").write_bytes((src / "flowers5_32x32.npz").read_bytes()[:100_000])
+    os.symlink(src / "flowers5_64x64.npz", bad / "flowers5_64x64.npz")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "bad"))
+    with pytest.raises(CorruptDataError, match="flowers5_32x32.npz"):
+        load_flowers(32)
+    assert load_flowers(64, "test", limit=2)[0].shape == (2, 3, 64, 64)
+
+
+def test_download_path_writes_outside_course_data_dir(isolated, monkeypatch):
+    """Downloads (faked from the local copy) land in <repo>/data, never in COURSE_DATA_DIR."""
+    src = isolated / "real_root"
+    if not src.exists():
+        pytest.skip("no real MNIST copy to fake a download from (set COURSE_DATA_DIR)")
+    monkeypatch.delenv("COURSE_OFFLINE")
+    def fake_fetch(url, folder, filename, md5=None):
+        assert url.endswith(filename) and md5 == data._MNIST_MD5[filename]
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / "MNIST" / "raw" / filename, folder / filename)
+
+    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    folder = find_dataset("mnist")
+    assert folder == isolated / "repo_data" / "MNIST" / "raw"
+    assert load_mnist("test", limit=2)[1].tolist() == [7, 2]
+    assert not any((isolated / "course_data").iterdir())
+
+
+def test_flowers_built_from_tgz(isolated, monkeypatch):
+    """The flower_photos.tgz -> npz path: crop/resize, selection rules, attribution, sidecar checksum."""
+    from PIL import Image
+
+    tgz = isolated / "flower_photos.tgz"
+    rng = np.random.default_rng(0)
+    files = {}
+    for cls in FLOWER_CLASSES:
+        for i in range(4):
+            im = Image.fromarray(rng.integers(0, 256, (30 + 7 * i, 50, 3), dtype=np.uint8))
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG")
+            files[f"flower_photos/{cls}/{cls}{i}.jpg"] = buf.getvalue()
+    files["flower_photos/tulips/tulips3.jpg"] = files["flower_photos/tulips/tulips2.jpg"]  # duplicate photo
+    files["flower_photos/roses/daisy0.jpg"] = files["flower_photos/roses/roses0.jpg"]  # name in two classes
+    credits = [f"{k.split('/', 1)[1]} CC-BY by someone - https://example.org/{n}" for n, k in enumerate(files)]
+    files["flower_photos/LICENSE.txt"] = ("All images in this archive are licensed under CC BY 2.0\n\n"
+                                          + "\n".join(credits) + "\n").encode()
+    with tarfile.open(tgz, "w:gz") as tar:
+        for name, payload in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+    monkeypatch.delenv("COURSE_OFFLINE")
+    monkeypatch.setattr(data, "_fetch", lambda url, folder, filename, md5=None: shutil.copy(tgz, folder / filename))
+    folder = find_dataset("flowers")
+    assert folder == isolated / "repo_data" / "flowers" and not (folder / "flower_photos.tgz").exists()
+    x, y, names = load_flowers(32, "all", return_filenames=True)
+    assert x.shape == (18, 3, 32, 32) and names == sorted(names)
+    assert "tulips/tulips3.jpg" not in names and "daisy/daisy0.jpg" not in names
+    assert load_flowers(64, "all")[0].shape == (18, 3, 64, 64)
+    attribution = (folder / "ATTRIBUTION.txt").read_text().splitlines()
+    assert attribution[0].startswith("All images") and len([a for a in attribution if "CC-BY" in a]) == 18
+    assert not any((isolated / "course_data").iterdir())
+
+
+def test_make_loader_seeded():
+    x = torch.arange(10, dtype=torch.float32).view(10, 1, 1, 1)
+    y = torch.arange(10)
+    order = lambda seed: torch.cat([yb for _, yb in make_loader(x, y, batch_size=4, seed=seed)]).tolist()  # noqa: E731
+    assert order(0) == order(0) and sorted(order(0)) == list(range(10)) and order(0) != order(1)
+    batches = list(make_loader(x, batch_size=4, shuffle=False))
+    assert [b.shape[0] for b in batches] == [4, 4, 2] and isinstance(batches[0], torch.Tensor)
+    assert len(list(make_loader(x, y, batch_size=4, drop_last=True))) == 2
+    with pytest.raises(ValueError):
+        make_loader(x, y[:5])
+
+
+def test_mnist_loader():
+    _real_root()
+    xb, yb = next(iter(mnist_loader("test", batch_size=16, limit=64, pad=2)))
+    assert xb.shape == (16, 1, 32, 32) and yb.shape == (16,)
+    assert yb.tolist()[:3] == [7, 2, 1]  # the test split is not shuffled by default
+
+
+def test_to_unit_and_to_signed():
+    x = torch.linspace(-1, 1, 11)
+    assert torch.allclose(to_signed(to_unit(x)), x, atol=1e-6)
+    assert to_unit(torch.tensor([-3.0, 3.0])).tolist() == [0.0, 1.0]
+    assert np.allclose(to_unit(np.array([-1.0, 0.0, 1.0])), [0.0, 0.5, 1.0])

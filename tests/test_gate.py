@@ -1,0 +1,218 @@
+"""The assessment gate (helpers.gate) and the hand-in format (helpers.export).
+
+Stand-in models make the integrity cases fast: each is a real noise network, exported with
+``helpers.export`` and sampled by the gate's own DDIM sampler, whose x0 prediction is a stored
+image, so the gate's output is exactly that image:
+
+* returns MNIST *training* digits of the asked class  -> must fail (copies);
+* returns MNIST *test* digits of the asked class       -> passes (a stand-in for a good model:
+  real, unseen digits; the instructor model itself is gated in tests/test_nb06.py);
+* returns test digits of a class chosen from the noise -> fails (ignores the label);
+* returns one image per class                          -> fails (collapsed diversity);
+* an untrained ConditionalUNet                         -> fails (noise).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from helpers import gate
+from helpers.data import load_mnist
+from helpers.export import EXPORT_FILENAME, export_model, load_exported
+from helpers.schedules import Schedule
+from helpers.unet import ConditionalUNet
+
+REPO = Path(__file__).resolve().parent.parent
+SCHED = Schedule.linear(400, 2.5e-4, 0.05)
+N_PER_CLASS = 100
+
+judge_missing = not (REPO / "helpers" / "weights" / "mnist_judge.pt").is_file()
+needs_judge = pytest.mark.skipif(judge_missing, reason="helpers/weights/mnist_judge.pt not built yet")
+
+
+class ImageReturner(nn.Module):
+    """eps(x_t, t, c, mask) whose implied x0 is a stored image, so DDIM ends exactly on it.
+
+    The image is chosen from ``bank`` (K, n, 1, 28, 28): class = argmax of c (or, with
+    ``ignore_label``, a class picked from x_t), index within the class picked from x_t by a fixed
+    random projection (different noise -> different image)."""
+
+    def __init__(self, bank: torch.Tensor, sched: Schedule, ignore_label: bool = False):
+        super().__init__()
+        self.register_buffer("bank", bank.float())
+        self.register_buffer("sa", sched.sqrt_alphas_cumprod.clone())
+        self.register_buffer("s1", sched.sqrt_one_minus_alphas_cumprod.clone())
+        g = torch.Generator().manual_seed(0)
+        self.register_buffer("proj", torch.randn(784, bank.shape[1], generator=g))
+        self.register_buffer("proj_k", torch.randn(784, bank.shape[0], generator=g))
+        self.ignore_label = ignore_label
+
+    def forward(self, x, t, c, c_mask):
+        flat = x.reshape(x.shape[0], -1)  # (B, 784)
+        k = (flat @ self.proj_k).argmax(1) if self.ignore_label else c.argmax(1)  # (B,)
+        i = (flat @ self.proj).argmax(1)  # (B,)
+        x0 = self.bank[k, i]  # (B, 1, 28, 28)
+        a = self.sa[t].reshape(-1, 1, 1, 1)
+        s = self.s1[t].reshape(-1, 1, 1, 1)
+        return (x - a * x0) / s
+
+
+def _bank(split: str, n: int, offset: int = 0) -> torch.Tensor:
+    x, y = load_mnist(split)
+    return torch.stack([x[y == k][offset:offset + n] for k in range(10)])  # (10, n, 1, 28, 28)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gate")
+    out = {}
+    out["train_copier"] = export_model(ImageReturner(_bank("train", 100), SCHED), d / "train_copier.pt2",
+                                       sched=SCHED, w=2.0)
+    out["test_digits"] = export_model(ImageReturner(_bank("test", 100), SCHED), d / "test_digits.pt2",
+                                      sched=SCHED, w=2.0)
+    out["ignores_label"] = export_model(ImageReturner(_bank("test", 100), SCHED, ignore_label=True),
+                                        d / "ignores_label.pt2", sched=SCHED, w=2.0)
+    out["collapsed"] = export_model(ImageReturner(_bank("test", 1), SCHED), d / "collapsed.pt2", sched=SCHED, w=2.0)
+    unit_bank = (_bank("test", 100) + 1) / 2  # the same digits on the [0, 1] scale
+    out["unit_range"] = export_model(ImageReturner(unit_bank, SCHED), d / "unit_range.pt2", sched=SCHED, w=2.0)
+    torch.manual_seed(0)
+    out["untrained"] = export_model(ConditionalUNet(chs=(8, 16), T=400), d / "untrained.pt2", sched=SCHED, w=2.0)
+    return out
+
+
+# --------------------------------------------------------------------------- statistics
+
+def test_wilson_interval_matches_textbook_values():
+    lo, hi = gate.wilson_interval(950, 1000)
+    assert (round(lo, 4), round(hi, 4)) == (0.9346, 0.9626)
+    lo, hi = gate.wilson_interval(48, 50)  # 96% on 50 digits: the interval reaches well below 95%
+    assert lo < 0.87 and hi > 0.98
+    assert gate.wilson_interval(0, 10)[0] == 0.0 and gate.wilson_interval(10, 10)[1] == 1.0
+    assert gate.wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_calibration_constants_are_consistent():
+    c = gate.CALIBRATION["test_to_train_nn_rms"]
+    assert gate.COPY_THRESHOLD < c["min"] < c["q1%"] < c["median"]
+    assert len(gate.REAL_DIVERSITY) == 10 and min(gate.REAL_DIVERSITY) > 0.3
+
+
+def test_distances_on_real_digits():
+    x_tr, _ = load_mnist("train", limit=20)
+    assert float(gate.nn_distance_to_train(x_tr).max()) < 1e-3  # training digits are their own neighbours
+    x_te, y_te = load_mnist("test", limit=50)
+    assert float(gate.nn_distance_to_train(x_te).min()) > gate.COPY_THRESHOLD
+    ones = x_te[y_te == 1]
+    assert gate.class_diversity(ones[:1].repeat(5, 1, 1, 1)) == 0.0
+    assert gate.class_diversity(ones) > 0.2
+
+
+# --------------------------------------------------------------------------- export
+
+def test_export_roundtrip_and_config(tmp_path):
+    torch.manual_seed(0)
+    m = ConditionalUNet(chs=(8, 16), T=400)
+    path = export_model(m, tmp_path / EXPORT_FILENAME, sched=SCHED, w=3.5, extra={"note": "x"})
+    loaded = load_exported(path)
+    assert loaded.w == 3.5 and loaded.n_classes == 10 and loaded.image_shape == (1, 28, 28)
+    assert loaded.config["note"] == "x" and loaded.config["pixel_range"] == [-1.0, 1.0]
+    assert torch.allclose(loaded.sched.alphas_cumprod, SCHED.alphas_cumprod, atol=1e-6)
+    x = torch.randn(5, 1, 28, 28)
+    t = torch.tensor([0, 10, 100, 200, 399])
+    c = torch.eye(10)[[1, 2, 3, 4, 5]]
+    mask = torch.tensor([[1.0], [0.0], [1.0], [1.0], [0.0]])
+    with torch.inference_mode():
+        assert torch.allclose(loaded.net(x, t, c, mask), m.eval()(x, t, c, mask), atol=1e-5)
+
+
+def test_export_loads_in_a_fresh_process(tmp_path):
+    torch.manual_seed(1)
+    path = export_model(ConditionalUNet(chs=(8, 16), T=400), tmp_path / "m.pt2", sched=SCHED, w=1.0)
+    code = ("import torch; from helpers.export import load_exported; m = load_exported(%r); "
+            "x = torch.zeros(3, 1, 28, 28); t = torch.zeros(3, dtype=torch.long); "
+            "print(tuple(m.net(x, t, torch.eye(10)[:3], torch.ones(3, 1)).shape), m.w)" % str(path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "(3, 1, 28, 28) 1.0" in out.stdout
+
+
+def test_bad_files_give_a_failed_report(tmp_path):
+    r = gate.run_gate(tmp_path / "missing.pt2", progress=False)
+    assert not r.passed and "could not load" in r.error
+    junk = tmp_path / "junk.pt2"
+    junk.write_bytes(b"not a model")
+    r = gate.run_gate(junk, progress=False)
+    assert not r.passed and r.error
+    json.loads(r.to_json())  # still valid JSON
+
+
+# --------------------------------------------------------------------------- the gate's verdicts
+
+@needs_judge
+def test_gate_fails_a_model_that_returns_training_images(models):
+    r = gate.run_gate(models["train_copier"], n_per_class=N_PER_CLASS, progress=False)
+    assert r.accuracy > 0.95  # real digits: the judge reads them...
+    assert r.copy_fraction == 1.0 and not r.copies_ok and not r.passed  # ...but they are copies
+    assert any("copies of MNIST training images" in m for m in r.messages)
+
+
+@needs_judge
+def test_gate_passes_real_unseen_digits(models):
+    r = gate.run_gate(models["test_digits"], n_per_class=N_PER_CLASS, progress=False)
+    assert r.passed, r.summary()
+    assert r.accuracy >= 0.97 and r.copy_fraction == 0.0 and r.diversity_ok
+    assert r.ci_low < r.accuracy < r.ci_high
+    assert sum(map(sum, r.confusion)) == 1000 and len(r.per_class) == 10
+
+
+@needs_judge
+def test_gate_fails_a_model_that_ignores_the_label(models):
+    r = gate.run_gate(models["ignores_label"], n_per_class=N_PER_CLASS, progress=False)
+    assert not r.passed and r.accuracy < 0.3 and r.copies_ok
+    assert any("below the pass mark" in m for m in r.messages)
+
+
+@needs_judge
+def test_gate_fails_collapsed_diversity(models):
+    r = gate.run_gate(models["collapsed"], n_per_class=N_PER_CLASS, progress=False)
+    assert r.accuracy > 0.9 and not r.diversity_ok and not r.passed
+    assert any("diversity collapsed" in m for m in r.messages)
+
+
+@needs_judge
+def test_gate_fails_an_untrained_model_and_is_deterministic(models):
+    r1 = gate.run_gate(models["untrained"], n_per_class=N_PER_CLASS, progress=False)
+    assert not r1.passed and r1.accuracy < 0.5
+    r2 = gate.run_gate(models["untrained"], n_per_class=5, progress=False)
+    r3 = gate.run_gate(models["untrained"], n_per_class=5, progress=False)
+    assert torch.equal(r2.samples, r3.samples) and r2.accuracy == r3.accuracy
+
+
+@needs_judge
+def test_pixel_range_does_not_matter(models):
+    r = gate.run_gate(models["unit_range"], n_per_class=20, progress=False)
+    assert r.range_mapped and r.passed, r.summary()
+    assert any("[0, 1]" in m for m in r.messages)
+
+
+@needs_judge
+def test_cli_prints_and_writes_json(models, tmp_path):
+    out = tmp_path / "report.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.run([sys.executable, "-m", "helpers.gate", str(models["train_copier"]), "--json", str(out),
+                        "--n-per-class", "10", "--figures", str(tmp_path / "fig")],
+                       capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
+    assert p.returncode == 1, p.stdout + p.stderr  # a failed gate exits 1
+    assert "Gate FAILED" in p.stdout
+    data = json.loads(out.read_text())
+    assert data["passed"] is False and data["copies_ok"] is False and data["n"] == 100
+    assert (tmp_path / "fig" / "confusion.png").is_file() and (tmp_path / "fig" / "misclassified.png").is_file()
+    assert math.isclose(data["accuracy"], sum(data["confusion"][k][k] for k in range(10)) / 100)

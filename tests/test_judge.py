@@ -1,0 +1,101 @@
+"""helpers.judge: shipped weights, accuracy on the real test sets, 28 vs 32 input, judges.json."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers.data import DataNotFoundError, load_fashion_mnist, load_mnist
+from helpers.judge import RECORD_FILE, WEIGHTS_DIR, JudgeNet, judge_accuracy, judge_predict, load_judge
+
+_LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
+_TARGET = {"mnist": 0.990, "fashion": 0.900}
+_MEASURED: dict[str, float] = {}
+
+
+def _test_set(dataset):
+    try:
+        return _LOADERS[dataset]("test")
+    except DataNotFoundError as err:
+        reason = f"no {dataset} test set found, judge accuracy not checked: {str(err).splitlines()[0]}"
+        print(reason)
+        pytest.skip(reason)
+
+
+def _measured(dataset) -> float:
+    if dataset not in _MEASURED:
+        x, y = _test_set(dataset)
+        _MEASURED[dataset] = judge_accuracy(x, y, dataset)
+    return _MEASURED[dataset]
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion"])
+def test_weights_ship_small(dataset):
+    path = WEIGHTS_DIR / f"{dataset}_judge.pt"
+    assert path.is_file(), f"missing {path}: run python -m helpers.judge train --dataset {dataset}"
+    assert path.stat().st_size <= 2_000_000
+    model = load_judge(dataset)
+    assert not model.training
+    assert sum(p.numel() for p in model.parameters()) <= 500_000
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion"])
+def test_judge_accuracy_on_real_test_set(dataset):
+    acc = _measured(dataset)
+    print(f"{dataset} judge test accuracy: {acc:.4%}")
+    assert acc >= _TARGET[dataset], f"{dataset} judge scores {acc:.4%} < {_TARGET[dataset]:.1%}"
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion"])
+def test_judges_json_matches_measured(dataset):
+    record = json.loads(RECORD_FILE.read_text())[dataset]
+    for key in ("test_accuracy", "params", "seed", "command", "date", "sha256"):
+        assert key in record
+    assert record["command"].startswith("python -m helpers.judge train")
+    assert abs(record["test_accuracy"] - _measured(dataset)) <= 0.0005
+
+
+def test_padded_32_equals_28():
+    x, _ = load_mnist("test", limit=64) if _has_mnist() else (torch.rand(64, 1, 28, 28) * 2 - 1, None)
+    x32 = F.pad(x, (2, 2, 2, 2), value=-1.0)  # (64, 1, 32, 32), as load_mnist(pad=2) gives
+    model = load_judge("mnist")
+    with torch.inference_mode():
+        assert torch.allclose(model(x), model(x32))
+        assert torch.allclose(model(x), model(x[:, 0]))  # (N, 28, 28) accepted too
+    assert torch.equal(judge_predict(x), judge_predict(x32))
+
+
+def test_bad_shapes_and_missing_weights(tmp_path):
+    with pytest.raises(ValueError):
+        JudgeNet()(torch.zeros(2, 3, 28, 28))
+    with pytest.raises(FileNotFoundError, match="python -m helpers.judge train --dataset mnist"):
+        load_judge("mnist", weights=tmp_path / "none.pt")
+    with pytest.raises(ValueError):
+        load_judge("cifar")
+
+
+def test_predict_batches_consistently():
+    x = torch.rand(37, 1, 28, 28) * 2 - 1
+    assert torch.equal(judge_predict(x, batch_size=5), judge_predict(x, batch_size=500))
+    assert judge_predict(x).dtype == torch.int64 and judge_predict(x).shape == (37,)
+
+
+def _has_mnist() -> bool:
+    try:
+        load_mnist("test", limit=1)
+        return True
+    except DataNotFoundError:
+        return False
+
+
+def test_training_is_reproducible(tmp_path):
+    """Same seed, same CPU -> byte-identical weights (a 4-step run on 512 images)."""
+    if not _has_mnist():
+        pytest.skip("no MNIST found (set COURSE_DATA_DIR)")
+    from helpers.judge import train_judge
+
+    a = train_judge("mnist", epochs=1, limit=512, out_dir=tmp_path / "a")
+    b = train_judge("mnist", epochs=1, limit=512, out_dir=tmp_path / "b")
+    assert a["sha256"] == b["sha256"] and a["test_correct"] == b["test_correct"]
+    assert json.loads((tmp_path / "a" / "judges.json").read_text())["mnist"]["limit"] == 512

@@ -1,0 +1,396 @@
+"""Notebook 02 (the forward and reverse process): execution, solution/helpers twins, check
+functions against realistic mistakes, and the notebook's structure.
+
+Run: COURSE_DATA_DIR=/work/shared/data .venv/bin/python -m pytest -q tests/test_nb02.py
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nbtools  # noqa: E402
+
+from helpers import ddpm  # noqa: E402
+from helpers.bootstrap import BOOTSTRAP_CELL  # noqa: E402
+from helpers.checks import nb02  # noqa: E402
+from helpers.schedules import Schedule  # noqa: E402
+from helpers.unet import TimeUNet as RefTimeUNet  # noqa: E402
+
+ASSIGNMENT = "02_diffusion_models"
+NB = nbtools.source_notebook(ASSIGNMENT)
+REPO = nbtools.REPO
+ANSWERS = REPO / "answers" / "02_Diffusion_Models_Answers.md"
+WALKTHROUGH = REPO / "walkthroughs" / "02_Diffusion_Models_Walkthrough.md"
+TODOS = [  # (solution grade_id, graded grade_id, object name, points)
+    ("todo1_make_schedule", "test_todo1_make_schedule", "make_schedule", 3),
+    ("todo2_q_sample", "test_todo2_q_sample", "q_sample", 3),
+    ("todo3_p_sample", "test_todo3_p_sample", "p_sample", 3),
+    ("todo4_time_unet", "test_todo4_time_unet", "TimeUNet", 2),
+    ("todo5_noise_loss", "test_todo5_noise_loss", "noise_loss", 2),
+]
+
+
+def _cells():
+    return json.loads(NB.read_text())["cells"]
+
+
+def _nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _imports_cell() -> str:
+    """The notebook's own imports-and-sizes cell, used as the preamble of the solution cells."""
+    for c in _cells():
+        src = "".join(c["source"])
+        if c["cell_type"] == "code" and "T = pick(" in src:
+            return src
+    raise AssertionError("no imports/sizes cell with `T = pick(` found")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Small tensors: one thread is as fast, and much faster on a shared, oversubscribed CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def ns():
+    """The namespace after running the imports cell and every solution cell (as in a kernel)."""
+    return nbtools.solution_namespace(NB, [t[0] for t in TODOS], preamble=_imports_cell())
+
+
+def _ok(results) -> bool:
+    return all(r.ok for r in results)
+
+
+def _failed(results) -> list[str]:
+    return [r.name for r in results if not r.ok]
+
+
+# --------------------------------------------------------------------------- (a) execution
+
+def test_notebook_executes_in_smoke_profile(monkeypatch):
+    """The instructor notebook runs top to bottom in the smoke profile; every self-check passes
+    and no graded cell writes to stderr."""
+    path = os.environ.get("PYTHONPATH", "")
+    if str(REPO) not in path.split(os.pathsep):
+        monkeypatch.setenv("PYTHONPATH", str(REPO) + (os.pathsep + path if path else ""))
+    # one thread per kernel: on a shared 2-core machine two OpenMP threads can be 50x slower
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
+    monkeypatch.setenv("COURSE_DATA_DIR", os.environ.get("COURSE_DATA_DIR", str(REPO.parent / "shared" / "data")))
+    nb = nbtools.execute(NB, profile="smoke", timeout=300)
+    text = nbtools.output_text(nb)
+    assert "\u2717" not in text, "a self-check failed:\n" + "\n".join(l for l in text.splitlines() if "\u2717" in l)
+    assert text.count("checks passed \U0001F389") == len(TODOS)
+    assert "oracle sampler: max |x_final - x0|" in text
+    for cell in nb.cells:
+        if _nbgrader(cell).get("grade"):
+            for out in cell.get("outputs", []):
+                assert out.get("name") != "stderr", f"graded cell {_nbgrader(cell)['grade_id']} wrote to stderr"
+                assert out.get("output_type") != "error"
+    m = re.search(r"oracle sampler: max \|x_final - x0\| = ([0-9.e+-]+)", text)
+    assert m and float(m.group(1)) < 1e-4
+
+
+# --------------------------------------------------------------------------- (b) twins
+
+def test_make_schedule_matches_helpers(ns):
+    for T, b0, b1 in [(1000, 1e-4, 0.02), (300, 1e-4 * 1000 / 300, 0.02 * 1000 / 300), (7, 0.01, 0.3), (1, 0.02, 0.02)]:
+        got = ns["make_schedule"](T, b0, b1)
+        ref = Schedule.linear(T, b0, b1)
+        assert set(got) == set(nb02.SCHEDULE_KEYS)
+        for key in nb02.SCHEDULE_KEYS:
+            assert got[key].dtype == torch.float32
+            torch.testing.assert_close(got[key], getattr(ref, key), rtol=1e-6, atol=1e-9, msg=f"{key} at T={T}")
+    # the notebook wraps the student's dict in a Schedule: the fields must be exactly these
+    Schedule(**ns["make_schedule"](10, 1e-3, 0.1))
+
+
+def test_q_sample_matches_helpers(ns):
+    g = torch.Generator().manual_seed(0)
+    sched = Schedule.linear(200, 5e-4, 0.1)
+    x0 = torch.randn(6, 3, 8, 8, generator=g)
+    t = torch.randint(0, 200, (6,), generator=g)
+    noise = torch.randn(6, 3, 8, 8, generator=g)
+    torch.testing.assert_close(ns["q_sample"](x0, t, sched, noise), ddpm.q_sample(x0, t, sched, noise))
+    torch.manual_seed(5)
+    a = ns["q_sample"](x0, t, sched)
+    torch.manual_seed(5)
+    torch.testing.assert_close(a, ddpm.q_sample(x0, t, sched))  # same draw of noise when none is given
+
+
+def test_p_sample_matches_helpers(ns):
+    g = torch.Generator().manual_seed(1)
+    sched = Schedule.linear(200, 5e-4, 0.1)
+    x_t, eps, z = (torch.randn(6, 2, 8, 8, generator=g) for _ in range(3))
+    t = torch.tensor([0, 1, 5, 50, 150, 199])
+    torch.testing.assert_close(ns["p_sample"](x_t, t, eps, sched, z),
+                               ddpm.p_sample(x_t, t, eps, sched, noise=z, var_type="posterior"))
+
+
+def test_time_unet_matches_helpers(ns):
+    torch.manual_seed(0)
+    ref = RefTimeUNet(1, (16, 32), T=300)
+    mine = ns["TimeUNet"](in_ch=1, chs=(16, 32), T=300)
+    mine.load_state_dict(ref.state_dict())
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(4, 1, 28, 28, generator=g)
+    t = torch.tensor([0, 10, 150, 299])
+    for mode in ("train", "eval"):
+        getattr(ref, mode)()
+        getattr(mine, mode)()
+        with torch.no_grad():
+            torch.testing.assert_close(mine(x, t), ref(x, t), msg=mode)
+
+
+def test_noise_loss_matches_helpers(ns):
+    g = torch.Generator().manual_seed(3)
+    sched = Schedule.linear(100, 1e-3, 0.2)
+    x0 = torch.randn(8, 1, 12, 12, generator=g).clamp(-1, 1)
+    t = torch.randint(0, 100, (8,), generator=g)
+    noise = torch.randn(8, 1, 12, 12, generator=g)
+    torch.manual_seed(0)
+    net = RefTimeUNet(1, (8, 16), T=100)
+    got = ns["noise_loss"](net, x0, sched, t, noise)
+    torch.testing.assert_close(got, ddpm.noise_loss(net, x0, sched, t=t, noise=noise))
+    got.backward()  # keeps the graph
+
+
+# --------------------------------------------------------------------------- (c) checks vs mistakes
+
+def test_checks_accept_the_solutions(ns):
+    for sol, _, name, _ in TODOS:
+        check = getattr(nb02, f"check_{'time_unet' if name == 'TimeUNet' else name}")
+        for seed in (0, 1, 2):
+            results = check(ns[name], seed=seed)
+            assert _ok(results), f"{name} seed {seed}: {_failed(results)}"
+
+
+def _schedule_with(**overrides):
+    def make(T, b0=1e-4, b1=0.02):
+        d = {k: v.clone() for k, v in vars(Schedule.linear(T, b0, b1)).items()}
+        b = torch.linspace(b0, b1, T, dtype=torch.float64)
+        a = 1 - b
+        for k, fn in overrides.items():
+            d[k] = fn(b, a).float()
+        return d
+    return make
+
+
+def test_check_make_schedule_rejects_mistakes():
+    off_by_one = _schedule_with(alphas_cumprod=lambda b, a: torch.cumprod(torch.cat([torch.ones(1, dtype=a.dtype), a]), 0)[:-1])
+    no_sqrt = _schedule_with(sqrt_alphas_cumprod=lambda b, a: torch.cumprod(a, 0))
+    sqrt_of_alphas = _schedule_with(sqrt_alphas_cumprod=lambda b, a: a.sqrt())
+    posterior_no_prev = _schedule_with(posterior_variance=lambda b, a: b * (1 - torch.cumprod(a, 0)) / (1 - torch.cumprod(a, 0)))
+    prev_without_one = _schedule_with(alphas_cumprod_prev=lambda b, a: torch.cat([torch.cumprod(a, 0)[:1], torch.cumprod(a, 0)[:-1]]))
+    def linspace_excludes_end(T, b0=1e-4, b1=0.02):
+        d = vars(Schedule.linear(T, b0, b1)).copy()
+        d["betas"] = (b0 + (b1 - b0) * torch.arange(T) / T).float()
+        return d
+    for wrong, key in [(off_by_one, "alphas_cumprod"), (no_sqrt, "sqrt_alphas_cumprod"),
+                       (sqrt_of_alphas, "sqrt_alphas_cumprod"), (posterior_no_prev, "posterior_variance"),
+                       (prev_without_one, "alphas_cumprod_prev"), (linspace_excludes_end, "betas")]:
+        failed = _failed(nb02.check_make_schedule(wrong))
+        assert failed and all(f.startswith(key) for f in failed), (key, failed)
+    missing = lambda T, b0, b1: {k: v for k, v in vars(Schedule.linear(T, b0, b1)).items() if k != "sqrt_recip_alphas"}
+    assert not _ok(nb02.check_make_schedule(missing))
+
+
+def test_check_q_sample_rejects_mistakes():
+    def no_sqrt(x0, t, sched, noise=None):
+        noise = torch.randn_like(x0) if noise is None else noise
+        return ddpm.extract(sched.alphas_cumprod, t, x0.shape) * x0 + ddpm.extract(1 - sched.alphas_cumprod, t, x0.shape) * noise
+
+    def alphas_not_cumprod(x0, t, sched, noise=None):
+        noise = torch.randn_like(x0) if noise is None else noise
+        return ddpm.extract(sched.alphas.sqrt(), t, x0.shape) * x0 + ddpm.extract(sched.betas.sqrt(), t, x0.shape) * noise
+
+    def first_t_for_all(x0, t, sched, noise=None):
+        return ddpm.q_sample(x0, int(t[0]), sched, noise)
+
+    def ignores_none(x0, t, sched, noise=None):  # forgets to draw noise: x_t has no spread
+        return ddpm.q_sample(x0, t, sched, torch.zeros_like(x0) if noise is None else noise)
+
+    for wrong in (no_sqrt, alphas_not_cumprod, first_t_for_all):
+        assert not _ok(nb02.check_q_sample(wrong)), wrong.__name__
+    failed = _failed(nb02.check_q_sample(ignores_none))
+    assert failed and all(f.startswith("variance") for f in failed), failed
+    failed = _failed(nb02.check_q_sample(no_sqrt))
+    assert any(f.startswith("hand-worked") for f in failed) and any(f.startswith("mean") for f in failed)
+
+
+def test_check_p_sample_rejects_mistakes():
+    def noise_at_t0(x_t, t, eps, sched, noise=None):
+        noise = torch.randn_like(x_t) if noise is None else noise
+        return ddpm.p_mean(x_t, t, eps, sched) + ddpm.extract(sched.posterior_variance.sqrt(), t, x_t.shape) * noise
+
+    def variance_not_std(x_t, t, eps, sched, noise=None):
+        mask = (t > 0).float().reshape(-1, 1, 1, 1)
+        return ddpm.p_mean(x_t, t, eps, sched) + mask * ddpm.extract(sched.posterior_variance, t, x_t.shape) * noise
+
+    def beta_variance(x_t, t, eps, sched, noise=None):
+        return ddpm.p_sample(x_t, t, eps, sched, noise=noise, var_type="beta")
+
+    def coef_without_sqrt(x_t, t, eps, sched, noise=None):
+        coef = ddpm.extract(sched.betas / (1 - sched.alphas_cumprod), t, x_t.shape)
+        mean = ddpm.extract(sched.sqrt_recip_alphas, t, x_t.shape) * (x_t - coef * eps)
+        mask = (t > 0).float().reshape(-1, 1, 1, 1)
+        return mean + mask * ddpm.extract(sched.posterior_variance.sqrt(), t, x_t.shape) * noise
+
+    failed = _failed(nb02.check_p_sample(noise_at_t0))
+    assert failed == ["t = 0 adds no noise (tested with posterior_variance[0] > 0)"], failed
+    for wrong in (variance_not_std, beta_variance, coef_without_sqrt):
+        assert not _ok(nb02.check_p_sample(wrong)), wrong.__name__
+    assert any(f.startswith("hand-worked") for f in _failed(nb02.check_p_sample(coef_without_sqrt)))
+
+
+def _main(cls):
+    cls.__module__ = "__main__"  # as if defined in the notebook, so only the maths is judged
+    return cls
+
+
+def test_check_time_unet_rejects_mistakes(ns):
+    base = ns["TimeUNet"]
+
+    @_main
+    class NoTime(base):
+        def forward(self, x, t):
+            d0 = self.down0(x); d1 = self.down1(d0); d2 = self.down2(d1)
+            m = self.middle(d2); u1 = self.up1(m, d2); u2 = self.up2(u1, d1)
+            return self.out(torch.cat((u2, d0), dim=1))
+
+    @_main
+    class RawT(base):
+        def forward(self, x, t):
+            tt = t.float().reshape(-1, 1)  # forgot / self.T
+            d0 = self.down0(x); d1 = self.down1(d0); d2 = self.down2(d1)
+            m = self.middle(d2) + self.t_emb1(tt); u1 = self.up1(m, d2) + self.t_emb2(tt)
+            return self.out(torch.cat((self.up2(u1, d1), d0), dim=1))
+
+    @_main
+    class OnlyMiddle(base):
+        def forward(self, x, t):
+            tt = t.float().reshape(-1, 1) / self.T
+            d0 = self.down0(x); d1 = self.down1(d0); d2 = self.down2(d1)
+            m = self.middle(d2) + self.t_emb1(tt); u1 = self.up1(m, d2)
+            return self.out(torch.cat((self.up2(u1, d1), d0), dim=1))
+
+    failed = _failed(nb02.check_time_unet(NoTime))
+    assert any(f == "output depends on t" for f in failed), failed
+    for wrong in (RawT, OnlyMiddle):
+        failed = _failed(nb02.check_time_unet(wrong))
+        assert any(f.startswith("output with the reference") for f in failed), (wrong.__name__, failed)
+    assert not _ok(nb02.check_time_unet(RefTimeUNet))  # re-exporting the reference is not accepted
+
+
+def test_check_noise_loss_rejects_mistakes():
+    def predicts_x0(eps_fn, x0, sched, t, noise):
+        return F.mse_loss(eps_fn(ddpm.q_sample(x0, t, sched, noise), t), x0)
+
+    def sum_not_mean(eps_fn, x0, sched, t, noise):
+        return ((eps_fn(ddpm.q_sample(x0, t, sched, noise), t) - noise) ** 2).sum()
+
+    def as_float(eps_fn, x0, sched, t, noise):
+        return ddpm.noise_loss(eps_fn, x0, sched, t=t, noise=noise).item()
+
+    def clean_input(eps_fn, x0, sched, t, noise):
+        return F.mse_loss(eps_fn(x0, t), noise)
+
+    for wrong in (predicts_x0, sum_not_mean, as_float, clean_input):
+        assert not _ok(nb02.check_noise_loss(wrong)), wrong.__name__
+
+
+def test_stubs_fail_every_graded_test():
+    """The student copy's stubs (solution replaced by `raise NotImplementedError()`) fail each
+    graded cell, visible part first, and the self-check reports instead of raising."""
+    from helpers import checks
+
+    cells = nbtools.cells_by_grade_id(NB)
+    ns = {"__name__": "__main__"}
+    exec(compile(_imports_cell(), "<imports>", "exec"), ns)
+    for sol, test, name, _ in TODOS:
+        stub = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "raise NotImplementedError()", cells[sol], flags=re.S)
+        exec(compile(stub, f"<{sol}>", "exec"), ns)
+        with pytest.raises((NotImplementedError, AssertionError)):
+            exec(compile(cells[test], f"<{test}>", "exec"), ns)
+        check = getattr(nb02, f"check_{'time_unet' if name == 'TimeUNet' else name}")
+        assert checks.self_check(check, ns[name]) is False
+
+
+def test_hand_worked_numbers():
+    ex = nb02.hand_worked_example()
+    torch.testing.assert_close(ex["x1"].flatten(), torch.tensor([0.86267, -0.39598]), atol=5e-5, rtol=0)
+    torch.testing.assert_close(ddpm.q_sample(ex["x0"], ex["t"], ex["sched"], ex["eps"]), ex["x1"])
+    torch.testing.assert_close(ddpm.p_mean(ex["x1"], ex["t"], ex["eps"], ex["sched"]), ex["x0"])
+
+
+# --------------------------------------------------------------------------- (d) structure
+
+def test_structure():
+    nb = json.loads(NB.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert nb["metadata"]["kernelspec"]["language"] == "python" or nb["metadata"].get("language_info", {}).get("name") == "python"
+    cells = nb["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert "".join(code[0]["source"]) == BOOTSTRAP_CELL
+    for c in code:
+        assert c.get("outputs") == [] and c.get("execution_count") is None, "commit the notebook without outputs"
+    ids = [_nbgrader(c)["grade_id"] for c in cells if _nbgrader(c).get("grade_id")]
+    assert len(ids) == len(set(ids)), "grade_ids must be unique"
+    for i, c in enumerate(cells):
+        meta = _nbgrader(c)
+        if meta.get("solution"):
+            src = "".join(c["source"])
+            assert "### BEGIN SOLUTION" in src and "### END SOLUTION" in src
+            assert meta["grade"] is False and meta["locked"] is False
+            prev = "".join(cells[i - 1]["source"])
+            assert cells[i - 1]["cell_type"] == "markdown" and prev.startswith("## TODO"), meta["grade_id"]
+            check_cell, test_cell = cells[i + 1], cells[i + 2]
+            assert "checks.self_check(nb02.check_" in "".join(check_cell["source"]), meta["grade_id"]
+            assert not _nbgrader(check_cell)
+            tmeta = _nbgrader(test_cell)
+            assert tmeta.get("grade") is True and tmeta.get("locked") is True and tmeta.get("points", 0) > 0
+            assert tmeta["grade_id"] == "test_" + meta["grade_id"]
+            tsrc = "".join(test_cell["source"])
+            assert "### BEGIN HIDDEN TESTS" in tsrc and "### END HIDDEN TESTS" in tsrc
+            assert "checks.require(nb02.check_" in tsrc
+            last = [l for l in tsrc.strip().splitlines() if l.strip() and not l.strip().startswith("#")][-1]
+            assert last.startswith("checks.require(") or last.startswith("assert"), last
+    graded = {_nbgrader(c)["grade_id"]: _nbgrader(c)["points"] for c in cells if _nbgrader(c).get("grade")}
+    assert graded == {t[1]: t[3] for t in TODOS}
+    solutions = [_nbgrader(c)["grade_id"] for c in cells if _nbgrader(c).get("solution")]
+    assert solutions == [t[0] for t in TODOS]
+
+
+def _questions() -> list[str]:
+    last = "".join(_cells()[-1]["source"])
+    assert "Discussion questions" in last
+    qs = re.findall(r"^(\d+)\. (.+?)(?=\n\d+\. |\n\n|\Z)", last, flags=re.M | re.S)
+    return [" ".join(q.split()) for _, q in qs]
+
+
+def test_discussion_questions_match_answers():
+    qs = _questions()
+    assert len(qs) >= 12
+    answers = " ".join(ANSWERS.read_text().split())
+    for q in qs:
+        assert q[:60] in answers, f"question missing from {ANSWERS.name}: {q[:60]}"
+    for level in ("Beginner", "Intermediate", "Advanced", "Implementation", "Reflection"):
+        assert level in "".join(_cells()[-1]["source"]) and level in answers
+
+
+def test_walkthrough_covers_every_todo():
+    text = WALKTHROUGH.read_text()
+    for n, (_, _, name, _) in enumerate(TODOS, start=1):
+        assert f"TODO {n}" in text and name in text

@@ -1,0 +1,306 @@
+"""Notebook 06 (assessment): structure, solution == helpers twins, checks reject common mistakes,
+grading arithmetic (solution = full marks, stubs = 0, one wrong TODO loses exactly its points),
+the smoke run, and (slow) the full-profile run that must pass the gate on real MNIST."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+import torch.nn.functional as F
+
+import nbtools
+from helpers import checks
+from helpers.bootstrap import BOOTSTRAP_CELL
+from helpers.checks import nb06
+from helpers.ddpm import context_mask as ref_context_mask
+from helpers.ddpm import guided_eps as ref_guided_eps
+from helpers.ddpm import p_sample as ref_p_sample
+from helpers.ddpm import q_sample as ref_q_sample
+from helpers.schedules import Schedule
+from helpers.unet import ConditionalUNet
+
+NB = nbtools.source_notebook("06_assessment")
+REPO = nbtools.REPO
+SOLUTIONS = ["todo1_schedule", "todo2_q_sample", "todo3_p_sample", "todo4_blocks", "todo5_context_mask",
+             "todo6_loss", "todo7_context", "todo8_cfg", "todo9_w"]
+PREAMBLE = """
+import torch, torch.nn as nn, torch.nn.functional as F
+from helpers import Schedule, checks
+from helpers.blocks import *
+from helpers.checks import nb06
+from helpers.ddpm import extract
+from helpers.unet import ConditionalUNet
+"""
+judge_missing = not (REPO / "helpers" / "weights" / "mnist_judge.pt").is_file()
+
+
+def _nb():
+    return nbformat.read(str(NB), as_version=4)
+
+
+@pytest.fixture(scope="module")
+def ns():
+    return nbtools.solution_namespace(NB, SOLUTIONS, preamble=PREAMBLE)
+
+
+def _ok(results) -> bool:
+    return all(r.ok for r in results)
+
+
+# --------------------------------------------------------------------------- (d) structure
+
+def test_structure():
+    nb = _nb()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].source == BOOTSTRAP_CELL
+    for c in nb.cells:
+        assert c.get("outputs", []) == [] and c.get("execution_count") is None
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+    assert len(ids) == len(set(ids))
+    cells = nb.cells
+    total = 0
+    for i, c in enumerate(cells):
+        meta = c.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            assert "### BEGIN SOLUTION" in c.source and "### END SOLUTION" in c.source
+            assert "checks.self_check(nb06." in cells[i + 1].source, meta["grade_id"]
+            t = cells[i + 2].metadata.get("nbgrader", {})
+            assert t.get("grade") and t.get("locked") and t["points"] > 0, meta["grade_id"]
+            assert t["grade_id"] == "test_" + meta["grade_id"]
+            src = cells[i + 2].source
+            assert "### BEGIN HIDDEN TESTS" in src and "### END HIDDEN TESTS" in src
+            last = src.strip().splitlines()[-2]  # the line before END HIDDEN TESTS
+            assert last.startswith(("checks.require", "assert")), last
+            assert "print(" not in src
+            total += t["points"]
+    assert [c.metadata["nbgrader"]["grade_id"] for c in cells if c.metadata.get("nbgrader", {}).get("solution")] \
+        == SOLUTIONS
+    assert total == 18
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+# --------------------------------------------------------------------------- (b) twins
+
+def test_solutions_match_helpers(ns):
+    g = torch.Generator().manual_seed(3)
+    sched = Schedule.linear(400, 2.5e-4, 0.05)
+    out = ns["schedule_coefficients"](sched.betas.double())
+    for k in nb06.COEFF_KEYS:
+        assert torch.allclose(out[k].float(), getattr(sched, k), atol=1e-6), k
+    x0 = torch.rand(5, 1, 28, 28, generator=g) * 2 - 1
+    t = torch.tensor([0, 1, 50, 200, 399])
+    noise = torch.randn(5, 1, 28, 28, generator=g)
+    assert torch.allclose(ns["q_sample"](x0, t, sched, noise), ref_q_sample(x0, t, sched, noise), atol=1e-6)
+    eps = torch.randn(5, 1, 28, 28, generator=g)
+    assert torch.allclose(ns["p_sample"](x0, t, eps, sched, noise), ref_p_sample(x0, t, eps, sched, noise=noise),
+                          atol=1e-6)
+    m1 = ns["context_mask"](1000, 0.1, generator=torch.Generator().manual_seed(7))
+    m2 = ref_context_mask(1000, 0.1, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(m1, m2)
+    assert torch.equal(ns["one_hot_labels"](torch.tensor([3, 0, 9])), F.one_hot(torch.tensor([3, 0, 9]), 10).float())
+    assert torch.allclose(ns["guided_eps"](x0, eps, 2.5), ref_guided_eps(x0, eps, 2.5))
+    loss = ns["diffusion_loss"](lambda x, tt: x * 0.5, x0, t, noise)
+    assert torch.allclose(loss, F.mse_loss(x0 * 0.5, noise))
+
+
+def test_digit_unet_is_the_conditional_unet(ns):
+    """The notebook's DigitUNet (built from BLOCKS) equals helpers.unet.ConditionalUNet, seed for seed."""
+    src = next(c.source for c in _nb().cells if c.cell_type == "code" and c.source.startswith("class DigitUNet"))
+    src = src.split("\n\nseed_everything")[0]
+    exec(compile(src, "<DigitUNet>", "exec"), ns)
+    torch.manual_seed(0)
+    a = ns["DigitUNet"]((16, 32), 400).eval()
+    torch.manual_seed(0)
+    b = ConditionalUNet(chs=(16, 32), T=400).eval()
+    assert list(a.state_dict()) == list(b.state_dict())
+    x = torch.randn(3, 1, 28, 28)
+    t = torch.tensor([0, 100, 399])
+    c = torch.eye(10)[[1, 5, 7]]
+    mask = torch.tensor([[1.0], [0.0], [1.0]])
+    with torch.no_grad():
+        assert torch.allclose(a(x, t, c, mask), b(x, t, c, mask))
+
+
+# --------------------------------------------------------------------------- (c) checks vs mistakes
+
+def _wrong_schedule_cumsum(betas):
+    a = 1 - betas
+    ac = torch.cumsum(a, 0)
+    return {"alphas": a, "alphas_cumprod": ac, "sqrt_alphas_cumprod": ac.sqrt(),
+            "sqrt_one_minus_alphas_cumprod": (1 - ac).abs().sqrt()}
+
+
+def _wrong_schedule_alpha_noise(betas):
+    a = 1 - betas
+    ac = torch.cumprod(a, 0)
+    return {"alphas": a, "alphas_cumprod": ac, "sqrt_alphas_cumprod": ac.sqrt(),
+            "sqrt_one_minus_alphas_cumprod": (1 - a).sqrt()}
+
+
+def _wrong_q_no_sqrt(x0, t, sched, noise):
+    from helpers.ddpm import extract
+    return extract(sched.alphas_cumprod, t, x0.shape) * x0 + extract(1 - sched.alphas_cumprod, t, x0.shape) * noise
+
+
+def _wrong_p_noise_at_zero(x_t, t, eps, sched, noise):
+    from helpers.ddpm import extract
+    mean = ref_p_sample(x_t, t, eps, sched, noise=torch.zeros_like(noise))
+    return mean + extract(sched.betas.sqrt(), t, x_t.shape) * noise  # sigma = sqrt(beta), also at t = 0
+
+
+def _wrong_p_variance(x_t, t, eps, sched, noise):
+    from helpers.ddpm import extract
+    mean = ref_p_sample(x_t, t, eps, sched, noise=torch.zeros_like(noise))
+    return mean + (t > 0).float().reshape(-1, 1, 1, 1) * extract(sched.posterior_variance, t, x_t.shape) * noise
+
+
+def _wrong_mask_inverted(batch_size, drop_prob, generator=None):
+    return torch.bernoulli(torch.full((batch_size, 1), float(drop_prob)), generator=generator)
+
+
+def _wrong_loss_sum(eps_fn, x_t, t, noise):
+    return ((eps_fn(x_t, t) - noise) ** 2).sum()
+
+
+def _wrong_loss_x0_target(eps_fn, x_t, t, noise):
+    return F.mse_loss(eps_fn(x_t, t), x_t)
+
+
+def _wrong_one_hot_int(labels, n_classes=10):
+    return F.one_hot(labels, n_classes)
+
+
+def _wrong_cfg_gamma(eps_c, eps_u, w):
+    return w * eps_c + (1 - w) * eps_u
+
+
+@pytest.mark.parametrize("check, good, bads", [
+    (nb06.check_schedule_coefficients, "schedule_coefficients", [_wrong_schedule_cumsum, _wrong_schedule_alpha_noise]),
+    (nb06.check_q_sample, "q_sample", [_wrong_q_no_sqrt]),
+    (nb06.check_p_sample, "p_sample", [_wrong_p_noise_at_zero, _wrong_p_variance]),
+    (nb06.check_context_mask, "context_mask", [_wrong_mask_inverted]),
+    (nb06.check_diffusion_loss, "diffusion_loss", [_wrong_loss_sum, _wrong_loss_x0_target]),
+    (nb06.check_guided_eps, "guided_eps", [_wrong_cfg_gamma]),
+])
+def test_checks_accept_reference_reject_mistakes(ns, check, good, bads):
+    for seed in (0, 1, 2):
+        assert _ok(check(ns[good], seed=seed)), [r.line for r in check(ns[good], seed=seed) if not r.ok]
+    for bad in bads:
+        assert not _ok(check(bad, seed=0)), bad.__name__
+
+
+def test_checks_blocks_context_and_w(ns):
+    assert _ok(nb06.check_blocks(ns["BLOCKS"])) and _ok(nb06.check_blocks(ns["BLOCKS"], seed=3))
+    from helpers import blocks as B
+    wrong = {**ns["BLOCKS"], "down": B.BasicDownBlock, "middle": B.ResidualConvBlock}
+    bad = nb06.check_blocks(wrong)
+    assert sum(not r.ok for r in bad) == 2
+    assert _ok(nb06.check_context_batch(ns["one_hot_labels"], ns["P_DROP"]))
+    assert not _ok(nb06.check_context_batch(_wrong_one_hot_int, 0.1))
+    assert not _ok(nb06.check_context_batch(ns["one_hot_labels"], 0.9))  # keep-probability confused with drop
+    assert _ok(nb06.check_guidance_w(ns["GUIDANCE_W"]))
+    assert not _ok(nb06.check_guidance_w(0.0)) and not _ok(nb06.check_guidance_w(20.0))
+    assert not _ok(nb06.check_guidance_w("2"))
+
+
+def test_self_check_prints_got_expected_hint(ns, capsys):
+    assert checks.self_check(nb06.check_guided_eps, _wrong_cfg_gamma) is False
+    out = capsys.readouterr().out
+    assert "\u2717" in out and "expected" in out and "Hint:" in out
+
+
+# --------------------------------------------------------------------------- grading arithmetic
+
+def _graded_run(replace: dict[str, str]) -> dict[str, bool]:
+    """Run the import cell, then every solution (or its replacement) and graded test cell in order;
+    grade_id -> passed. Demonstration cells (training, sampling) are skipped: tests do not use them."""
+    nb = _nb()
+    g: dict = {"__name__": "__main__"}
+    exec(compile(PREAMBLE, "<pre>", "exec"), g)
+    results = {}
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            src = replace.get(meta["grade_id"], c.source)
+            try:
+                exec(compile(src, meta["grade_id"], "exec"), g)
+            except Exception:
+                pass
+        elif meta.get("grade"):
+            try:
+                exec(compile(c.source, meta["grade_id"], "exec"), g)
+                results[meta["grade_id"]] = True
+            except Exception:
+                results[meta["grade_id"]] = False
+    return results
+
+
+def _stub(src: str) -> str:
+    """What nbgrader's release leaves in a solution cell."""
+    return re.sub(r"( *)### BEGIN SOLUTION.*?### END SOLUTION", r"\1raise NotImplementedError()", src, flags=re.S)
+
+
+def test_grading_full_zero_and_one_wrong():
+    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+              for c in _nb().cells if c.metadata.get("nbgrader", {}).get("grade")}
+    sources = nbtools.cells_by_grade_id(NB)
+    score = lambda res: sum(points[k] for k, ok in res.items() if ok)  # noqa: E731
+    assert score(_graded_run({})) == 18
+    assert score(_graded_run({k: _stub(sources[k]) for k in SOLUTIONS})) == 0
+    wrong = {
+        "todo1_schedule": sources["todo1_schedule"].replace("torch.cumprod(alphas, dim=0)", "torch.cumsum(alphas, dim=0)"),
+        "todo5_context_mask": sources["todo5_context_mask"].replace("1.0 - drop_prob", "drop_prob"),
+        "todo8_cfg": sources["todo8_cfg"].replace("(1 + w) * eps_cond - w * eps_uncond",
+                                                  "w * eps_cond + (1 - w) * eps_uncond"),
+    }
+    for gid, src in wrong.items():
+        assert src != sources[gid]
+        res = _graded_run({gid: src})
+        assert not res["test_" + gid] and score(res) == 18 - points["test_" + gid], gid
+
+
+# --------------------------------------------------------------------------- (a) execution
+
+@pytest.mark.skipif(judge_missing, reason="helpers/weights/mnist_judge.pt not built yet")
+def test_smoke_run(tmp_path):
+    nb = nbtools.execute(NB, profile="smoke", timeout=600, cwd=tmp_path)
+    text = nbtools.output_text(nb)
+    assert "GATE" in text and (tmp_path / "assessment_model.pt2").is_file()
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            assert o.get("output_type") != "error", o
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(judge_missing, reason="helpers/weights/mnist_judge.pt not built yet")
+def test_full_profile_passes_the_gate(tmp_path):
+    """The issue's "must show": the instructor notebook, full profile, CI's CPU, real MNIST."""
+    env_backup = os.environ.get("COURSE_DEVICE")
+    os.environ["COURSE_DEVICE"] = "cpu"
+    try:
+        nb = nbtools.execute(NB, profile="full", timeout=900, cwd=tmp_path)
+    finally:
+        if env_backup is None:
+            os.environ.pop("COURSE_DEVICE", None)
+        else:
+            os.environ["COURSE_DEVICE"] = env_backup
+    text = nbtools.output_text(nb)
+    m = re.search(r"GATE (PASSED|FAILED): accuracy ([\d.]+)%", text)
+    assert m, text[-2000:]
+    print(f"\nnotebook 06, full profile: gate {m.group(1)} with accuracy {m.group(2)}%")
+    assert m.group(1) == "PASSED" and float(m.group(2)) >= 95.0
+    # the grader's view: a fresh process, only the exported file
+    model = tmp_path / "assessment_model.pt2"
+    p = subprocess.run([sys.executable, "-m", "helpers.gate", str(model), "--json", str(tmp_path / "r.json")],
+                       capture_output=True, text=True, cwd=REPO, timeout=600,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert p.returncode == 0, p.stdout + p.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["passed"] and abs(report["accuracy"] - float(m.group(2)) / 100) < 1e-9
