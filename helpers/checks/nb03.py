@@ -265,19 +265,21 @@ def check_ddim_step(fn, seed: int = 0, T: int = 1000) -> list[Result]:
 
 # --------------------------------------------------------------------------- TODO 6
 
-class _PointEps:
-    """The exact noise predictor for a data set of one image x0 (records the steps it is called at):
-    eps(x_t, t) = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t)."""
+class _GaussianEps:
+    """The exact noise predictor for data N(x0, s^2 I): eps(x_t, t) = sqrt(1 - abar_t) (x_t - sqrt(abar_t) x0)
+    / (abar_t s^2 + 1 - abar_t). With s = 0 (a data set of one image) DDIM with eta = 0 must land on x0;
+    with s > 0 the samples depend on the starting noise and on the noise added per step.
+    Records the steps it is called at."""
 
-    def __init__(self, x0: torch.Tensor, sched: Schedule):
-        self.x0, self.sched, self.ts = x0, sched, []
+    def __init__(self, x0: torch.Tensor, sched: Schedule, s: float = 0.0):
+        self.x0, self.sched, self.s, self.ts = x0, sched, s, []
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if not (torch.is_tensor(t) and t.shape == (x.shape[0],)):
             raise TypeError(f"eps_fn expects t as a (B,) tensor, got {t!r}")
         self.ts.append(int(t[0]))
         a = self.sched.alphas_cumprod[t.long()].reshape(-1, 1, 1, 1)  # (B, 1, 1, 1)
-        return (x - a.sqrt() * self.x0) / (1 - a).sqrt()
+        return (1 - a).sqrt() * (x - a.sqrt() * self.x0) / (a * self.s ** 2 + 1 - a)
 
 
 def check_ddim_sample(fn, seed: int = 0, T: int = 200, steps: int = 10, shape_=(2, 1, 8, 8)) -> list[Result]:
@@ -286,10 +288,10 @@ def check_ddim_sample(fn, seed: int = 0, T: int = 200, steps: int = 10, shape_=(
     results = [defined_in_notebook("ddim_sample is your own function", fn)]
     sched = Schedule.linear(T)
     g0 = torch.Generator().manual_seed(seed)
-    x0 = torch.rand(shape_, generator=g0) * 1.6 - 0.8  # (B, C, H, W) in [-0.8, 0.8]
+    x0 = torch.rand(shape_, generator=g0) * 1.2 - 0.6  # (B, C, H, W) in [-0.6, 0.6]
 
-    def run(f, eta, **kw):
-        eps_fn = _PointEps(x0, sched)
+    def run(f, eta, s=0.5, **kw):
+        eps_fn = _GaussianEps(x0, sched, s)
         with contextlib.redirect_stderr(io.StringIO()):  # a progress bar must not reach stderr
             out = f(eps_fn, shape_, sched, steps=steps, eta=eta, generator=torch.Generator().manual_seed(seed + 1),
                     **kw)
@@ -303,7 +305,8 @@ def check_ddim_sample(fn, seed: int = 0, T: int = 200, steps: int = 10, shape_=(
                         "loop over ts = ddim_timesteps(sched.T, steps); t_prev is the next entry, -1 after the last"))
     results.append(close("eta=0: equals helpers.ddpm.ddim_sample (same starting noise)", got, want, atol=1e-4,
                          hint="x_T = torch.randn(shape, generator=generator); clamp to [-1, 1] at the end"))
-    results.append(close("eta=0 with the exact eps of a one-image data set lands on that image", got, x0, atol=1e-3,
+    exact, _ = run(fn, 0.0, s=0.0, step_fn=ddpm.ddim_step)
+    results.append(close("eta=0 with the exact eps of a one-image data set lands on that image", exact, x0, atol=1e-3,
                          hint="DDIM with eta = 0 follows the deterministic path to x0_hat"))
     again, _ = run(fn, 0.0, step_fn=ddpm.ddim_step)
     results.append(close("deterministic: the same seed gives the same images", again, got, atol=0, rtol=0))
