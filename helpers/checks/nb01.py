@@ -287,14 +287,16 @@ def _train_fixed_batch(model: nn.Module, x_noisy: torch.Tensor, x0: torch.Tensor
     return losses
 
 
-def check_unet_training(UNet, seed: int = 0, images: torch.Tensor | None = None, steps: int = 25, a: float = 0.5,
-                        chs=(8, 16), batch: int = 8, lr: float = 3e-3, slack: float = 1.15) -> list[Result]:
+def check_unet_training(UNet, seed: int = 0, images: torch.Tensor | None = None, steps: int = 20, a: float = 0.5,
+                        chs=(8, 16), batch: int = 8, size: int = 16, lr: float = 3e-3, slack: float = 1.15
+                        ) -> list[Result]:
     """TODO 4 (training): ``steps`` Adam steps of the student's UNet (reference blocks, reference
     initial weights) on one fixed batch x_noisy = (1 - a) x0 + a * noise, predicting x0. The final
     loss must be below ``slack`` x the reference's final loss from the same start (and below the
-    first loss). ``images`` (N, 1, H, W) in [-1, 1] or None for :func:`synthetic_images`."""
+    first loss). ``images`` (N, 1, H, W) in [-1, 1], or None for ``batch`` seeded
+    :func:`synthetic_images` of ``size`` x ``size`` pixels."""
     chs = tuple(chs)
-    x0 = (images[:batch] if images is not None else synthetic_images(batch, seed=seed)).detach().float().cpu()
+    x0 = (images[:batch] if images is not None else synthetic_images(batch, size, seed=seed)).detach().float().cpu()
     g = torch.Generator().manual_seed(seed)
     noise = torch.randn(x0.shape, generator=g)  # (B, 1, H, W)
     x_noisy = (1 - a) * x0 + a * noise  # (B, 1, H, W)
