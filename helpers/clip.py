@@ -156,7 +156,7 @@ class TextEncoder:
         self.name = name
         self._cache: dict[str, torch.Tensor] = {}
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: the cached features must be usable in autograd (text head)
     def encode(self, texts: str | Sequence[str]) -> torch.Tensor:
         """(N, dim) float32 CPU tensor of L2-normalised sentence embeddings (a str gives N = 1)."""
         if isinstance(texts, str):
@@ -164,7 +164,7 @@ class TextEncoder:
         texts = [str(t) for t in texts]
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if todo:
-            emb = self._encode_fn(todo).detach().float().cpu()  # (len(todo), dim)
+            emb = self._encode_fn(todo).detach().float().cpu().clone()  # (len(todo), dim), a normal tensor
             emb = F.normalize(emb, dim=-1)
             for t, e in zip(todo, emb):
                 self._cache[t] = e.clone()
@@ -430,12 +430,12 @@ def clip_batch_loss(model: FlowerCLIP, images: torch.Tensor, labels: torch.Tenso
 
     images (B, 3, H, W), labels (B,); bank_labels (M,), bank_feats (M, 384) from :func:`caption_bank`.
     """
-    labels = labels.cpu()
-    pick = []
-    for y in labels.tolist():  # a random caption of the image's class
-        idx = torch.nonzero(bank_labels == y).flatten()
-        pick.append(int(idx[torch.randint(len(idx), (1,), generator=generator)]))
-    text_feats = bank_feats[pick].to(images.device)  # (B, 384)
+    labels, bank_labels = labels.cpu(), bank_labels.cpu()
+    order = torch.argsort(bank_labels, stable=True)  # caption indices grouped by class
+    counts = torch.bincount(bank_labels, minlength=int(labels.max()) + 1)  # (K,)
+    starts = torch.cumsum(counts, 0) - counts  # (K,)
+    r = (torch.rand(len(labels), generator=generator) * counts[labels]).long()  # a random caption of the class
+    text_feats = bank_feats[order[starts[labels] + r].to(bank_feats.device)].to(images.device)  # (B, 384)
     if augment_images:
         images = augment(images, generator)
     sim = model(images, text_feats)  # (B, B)
@@ -443,30 +443,58 @@ def clip_batch_loss(model: FlowerCLIP, images: torch.Tensor, labels: torch.Tenso
 
 
 def train_clip(model: FlowerCLIP, images: torch.Tensor, labels: torch.Tensor, *, steps: int, batch_size: int = 128,
-               lr: float = 2e-3, weight_decay: float = 1e-4, max_seconds: float | None = None, seed: int = 0,
-               loss_fn: Callable = contrastive_loss, device=None, progress: bool = True):
+               lr: float = 3e-3, weight_decay: float = 1e-4, max_seconds: float | None = None, seed: int = 0,
+               loss_fn: Callable = contrastive_loss, device=None, progress: bool = True, warmup: float = 0.1):
     """Train the image tower, both heads and the temperature (the text tower stays locked) with
-    AdamW and a cosine learning-rate decay. Returns a :class:`helpers.train.History`."""
+    AdamW. Returns a :class:`helpers.train.History`.
+
+    The learning rate warms up linearly for the first ``warmup`` of training, then follows a
+    cosine decay to 0. "Training" ends after ``steps`` steps or ``max_seconds`` seconds, whichever
+    comes first, and the schedule follows whichever is further along, so a run cut short by the
+    time cap still ends with a small learning rate instead of stopping mid-stride.
+    """
+    import time
+
     from .data import make_loader
     from .train import train
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     _, bank_labels, bank_feats = caption_bank()
+    bank_feats = bank_feats.to(device)
     g = torch.Generator().manual_seed(seed)
-    loader = make_loader(images, labels, batch_size=batch_size, shuffle=True, seed=seed, drop_last=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(int(steps), 2), pct_start=0.15)
+    loader = make_loader(images, labels, batch_size=min(batch_size, len(images)), shuffle=True, seed=seed,
+                         drop_last=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr * 1e-2, weight_decay=weight_decay)
+    start = time.perf_counter()
+
+    def progress_fraction(step: int) -> float:
+        p = step / max(int(steps), 1)
+        if max_seconds:
+            p = max(p, (time.perf_counter() - start) / max_seconds)
+        return min(p, 1.0)
+
+    def set_lr(p: float) -> None:
+        factor = p / warmup if p < warmup else 0.5 * (1 + math.cos(math.pi * (p - warmup) / (1 - warmup)))
+        for group in opt.param_groups:
+            group["lr"] = lr * max(factor, 1e-3)
 
     def step_loss(m, batch):
         x, y = batch
-        return clip_batch_loss(m, x, y, bank_labels, bank_feats.to(x.device), g, loss_fn)
+        return clip_batch_loss(m, x, y, bank_labels, bank_feats, g, loss_fn)
 
-    def on_step(step, loss):
-        if step < steps:
-            sched.step()
+    def on_step(step: int, loss: float) -> bool:
+        p = progress_fraction(step)
+        set_lr(p)
+        return p >= 1.0 and step < steps  # the time budget is spent: stop (the schedule has ended)
 
-    return train(model, step_loss, loader, steps=steps, optimizer=opt, device=device, max_seconds=max_seconds,
-                 progress=progress, desc="CLIP", on_step=on_step)
+    set_lr(0.0)
+    history = train(model, step_loss, loader, steps=steps, optimizer=opt, device=device, progress=progress,
+                    desc="CLIP", on_step=on_step)
+    if history.stop_reason == "on_step":
+        history.stop_reason = "max_seconds"
+        if progress:
+            print(f"CLIP training stopped by the time cap ({max_seconds:g} s) after {history.steps} steps")
+    return history
 
 
 @torch.no_grad()

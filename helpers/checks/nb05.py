@@ -131,8 +131,8 @@ def zero_shot_inputs(seed: int = 0, n: int = 24, k: int = 5, d: int = 16) -> tup
     protos = F.normalize(torch.randn(k, d, generator=g), dim=-1)  # (K, D)
     lengths = torch.logspace(math.log10(0.2), math.log10(5.0), k)[torch.randperm(k, generator=g)]
     class_emb = protos * lengths[:, None]  # (K, D) very different norms
-    y = torch.randint(0, k, (n,), generator=g)
-    images = protos[y] + 0.6 * torch.randn(n, d, generator=g) / math.sqrt(d) * 3
+    y = torch.randperm(n, generator=g) % k  # every class appears
+    images = protos[y] + 0.5 * torch.randn(n, d, generator=g) / math.sqrt(d)  # noise of length ~0.5
     images = images * torch.empty(n, 1).uniform_(0.5, 3.0, generator=g)  # (N, D)
     return images, class_emb
 
