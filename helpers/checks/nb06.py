@@ -214,7 +214,7 @@ def check_context_batch(one_hot_fn, p_drop, seed: int = 0, n_classes: int = 10) 
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, n_classes, (17 + seed,), generator=g)  # (B,)
     labels[0], labels[1] = 0, n_classes - 1
-    c = one_hot_fn(labels.clone())
+    c = one_hot_fn(labels.clone(), n_classes)
     res.append(shape("one-hot shape", c, (len(labels), n_classes), hint="F.one_hot(labels, num_classes=10)"))
     if not res[-1]:
         return res
