@@ -55,7 +55,9 @@ def guidance_sweep(model, ws: Sequence[float], n_classes: int, n_per_class: int,
 
     For each w: the context is the one-hot of :func:`sweep_labels`, the starting noise comes from
     a fresh ``torch.Generator().manual_seed(seed)`` (the same noise for every w, so the rows differ
-    only by w), and the sampler is ``ddim_sample(make_eps_fn(model, c, w), ...)`` (eta = 0).
+    only by w), and the sampler is ``ddim_sample(make_eps_fn(model, c, w), ..., clip_x0=True)`` (eta = 0;
+    the predicted clean image is clipped to [-1, 1] at every step, "static thresholding", without
+    which a small model's few-step DDIM samples blow up to pure black and white).
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     c = one_hot(sweep_labels(n_classes, n_per_class), n_classes).to(device)  # (N, n_classes)
@@ -64,7 +66,7 @@ def guidance_sweep(model, ws: Sequence[float], n_classes: int, n_per_class: int,
     for w in ws:
         g = torch.Generator().manual_seed(seed)
         x = ddim_sample(make_eps_fn(model, c, float(w)), (n, *img_shape), sched, steps=steps, generator=g,
-                        device=device, progress=progress)  # (N, C, H, W)
+                        device=device, clip_x0=True, progress=progress)  # (N, C, H, W)
         rows.append(x.cpu().reshape(n_classes, n_per_class, *img_shape))
     return torch.stack(rows)  # (len(ws), n_classes, n_per_class, C, H, W)
 

@@ -223,7 +223,7 @@ def test_check_guidance_sweep_accepts_reference_and_rejects_mistakes(ns):
         c = guidance.one_hot(guidance.sweep_labels(n_classes, n_per_class), n_classes)
         n = n_classes * n_per_class
         return torch.stack([ddpm.ddim_sample(make_eps_fn(model, c, w), (n, *img_shape), sched, steps=steps,
-                                             generator=g, progress=False).reshape(n_classes, n_per_class, *img_shape)
+                                             generator=g, clip_x0=True, progress=False).reshape(n_classes, n_per_class, *img_shape)
                             for w in ws])
 
     def repeat_labels(model, ws, n_classes, n_per_class, img_shape, sched, steps=25, seed=0, make_eps_fn=None,
@@ -231,7 +231,8 @@ def test_check_guidance_sweep_accepts_reference_and_rejects_mistakes(ns):
         c = guidance.one_hot(torch.arange(n_classes).repeat(n_per_class), n_classes)
         n = n_classes * n_per_class
         return torch.stack([ddpm.ddim_sample(make_eps_fn(model, c, w), (n, *img_shape), sched, steps=steps,
-                                             generator=torch.Generator().manual_seed(seed), progress=False)
+                                             generator=torch.Generator().manual_seed(seed), clip_x0=True,
+                                             progress=False)
                             .reshape(n_classes, n_per_class, *img_shape) for w in ws])
 
     for wrong in (one_generator, repeat_labels):

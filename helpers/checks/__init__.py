@@ -126,7 +126,7 @@ def self_check(check_fn: Callable[..., list[Result]], *args, **kwargs) -> bool:
     try:
         results = _run(check_fn, *args, **kwargs)
     except NotImplementedError as exc:
-        print(f"{FAIL} not done yet: {exc or 'the TODO still raises NotImplementedError'}")
+        print(f"{FAIL} not done yet: {str(exc) or 'the TODO still raises NotImplementedError'}")
         return False
     except Exception as exc:  # show the student the error in one line, then the short traceback
         tb = traceback.extract_tb(exc.__traceback__)[-1]
