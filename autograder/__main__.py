@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="nbgrader's rule: a test cell that displays a number earns that many points")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    w = sub.add_parser("worker", help="grade one job file (used by the pool; for cluster engines)")
-    w.add_argument("job", type=Path)
+    w = sub.add_parser("worker", help="grade one job file (the unit of work; for cluster engines)")
+    w.add_argument("job", type=Path, nargs="?")
+    w.add_argument("--serve", type=int, metavar="FD", help=argparse.SUPPRESS)
 
     m = sub.add_parser("merge", help="rebuild grades.csv and the summary from an output folder's results/")
     m.add_argument("out", type=Path)
@@ -178,8 +179,8 @@ def main(argv=None) -> int:
     sys.modules.setdefault("rfc3987_syntax", None)
     a = _parser().parse_args(argv)
     if a.cmd == "worker":
-        from .worker import main as worker_main
-        return worker_main(str(a.job))
+        from . import worker
+        return worker.serve(a.serve) if a.serve is not None else worker.main(str(a.job))
     return {"release": cmd_release, "grade": cmd_grade, "merge": cmd_merge, "sandbox": cmd_sandbox}[a.cmd](a)
 
 

@@ -34,7 +34,8 @@ class Submission:
 @dataclass
 class Collected:
     submissions: list[Submission]
-    students: list[str]                     # everyone seen or on the roster
+    students: list[str]                     # everyone seen (without a roster) or on the roster
+    roster: list[tuple[str, str | None]]    # (student, assignment or None) expected, if a roster was given
     skipped: list[str]                      # files we could not attribute to a student
     root: Path
 
@@ -72,18 +73,25 @@ def extract_zip(zpath: Path, dest: Path) -> Path:
     return dest
 
 
-def read_roster(path: Path | None) -> list[str]:
+def read_roster(path: Path | None) -> list[tuple[str, str | None]]:
+    """(student, assignment or None) rows of a roster: a CSV with a `student` (or `id`) column
+    and an optional `assignment` column, or plain text with one student id per line."""
     if not path:
         return []
-    text = Path(path).read_text().splitlines()
-    rows = list(csv.reader(text))
-    if rows and any(h.strip().lower() in ("student", "student_id", "id") for h in rows[0]):
-        col = [h.strip().lower() for h in rows[0]].index(
-            next(h.strip().lower() for h in rows[0] if h.strip().lower() in ("student", "student_id", "id")))
-        rows = rows[1:]
+    rows = [r for r in csv.reader(Path(path).read_text().splitlines()) if r and not r[0].startswith("#")]
+    head = [h.strip().lower() for h in rows[0]] if rows else []
+    scol = next((head.index(k) for k in ("student", "student_id", "id") if k in head), None)
+    acol = head.index("assignment") if "assignment" in head else None
+    if scol is None:
+        scol = 0
     else:
-        col = 0
-    return sorted({safe_id(r[col].strip()) for r in rows if r and r[col].strip() and not r[0].startswith("#")})
+        rows = rows[1:]
+    out = set()
+    for r in rows:
+        if len(r) > scol and r[scol].strip():
+            a = r[acol].strip() if acol is not None and len(r) > acol and r[acol].strip() else None
+            out.add((safe_id(r[scol].strip()), a))
+    return sorted(out, key=lambda x: (x[0], x[1] or ""))
 
 
 def collect(inp: Path, *, assignments: list[str], only: str | None = None, roster: Path | None = None,
@@ -143,12 +151,21 @@ def collect(inp: Path, *, assignments: list[str], only: str | None = None, roste
         else:
             final.extend(group)
 
-    everyone = sorted(students | set(read_roster(roster)))
-    return Collected(final, everyone, skipped, root)
+    rows = read_roster(roster)
+    everyone = sorted({st for st, _ in rows}) if rows else sorted(students)
+    return Collected(submissions=final, students=everyone, roster=rows, skipped=skipped, root=root)
 
 
-def missing(subs: list[Submission], students: list[str], only: str | None) -> list[tuple[str, str]]:
-    """(student, assignment) pairs with no submission, for every assignment being graded."""
+def missing(subs: list[Submission], students: list[str], only: str | None,
+            roster: list[tuple[str, str | None]] | None = None) -> list[tuple[str, str]]:
+    """(student, assignment) pairs with no submission. With a roster, its rows say who owes what
+    (a row without an assignment owes every graded one); without, every student seen owes every
+    assignment being graded."""
     graded = {only} if only else {s.assignment for s in subs if s.assignment}
     have = {(s.student, s.assignment) for s in subs}
-    return [(st, a) for a in sorted(graded) for st in students if (st, a) not in have]
+    if roster:
+        owed = {(st, a) for st, a in roster if a is None or a in graded or a == only}
+        owed = {(st, x) for st, a in owed for x in ([a] if a else sorted(graded))}
+    else:
+        owed = {(st, a) for a in graded for st in students}
+    return sorted((st, a) for st, a in owed if (st, a) not in have and (not only or a == only))

@@ -14,7 +14,6 @@ Built on nbgrader's `Execute` (nbclient's NotebookClient), with what grading nee
 """
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from queue import Empty

@@ -49,12 +49,10 @@ class GradeItem:
 
 
 def _heading(src: str) -> str:
-    for line in src.splitlines():
-        line = line.strip()
-        if line:
-            line = re.sub(r"^#+\s*", "", line)
-            return line[:70]
-    return ""
+    """A markdown cell's name: its `TODO` heading if it has one, else its first line."""
+    lines = [ln.strip() for ln in src.splitlines() if ln.strip()]
+    pick = next((ln for ln in lines if ln.startswith("#") and "TODO" in ln), lines[0] if lines else "")
+    return re.sub(r"^#+\s*", "", pick)[:70]
 
 
 def grade_items(nb) -> list[GradeItem]:

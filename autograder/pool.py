@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -40,13 +40,92 @@ def worker_env() -> dict:
     return env
 
 
+class SlotWorker:
+    """A long-lived `python -m autograder worker --serve` for one slot (restarted if it dies)."""
+
+    def __init__(self, index: int, log: Path) -> None:
+        self.index, self.log = index, log
+        self.proc: subprocess.Popen | None = None
+        self.rfd: int | None = None
+        self.buf = b""
+
+    def ensure(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self.close()
+        r, w = os.pipe()
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen([sys.executable, "-m", "autograder", "worker", "--serve", str(w)],
+                                         stdin=subprocess.PIPE, stdout=logf, stderr=subprocess.STDOUT,
+                                         pass_fds=(w,), env=worker_env(), cwd=str(REPO_ROOT),
+                                         start_new_session=True)
+        os.close(w)
+        self.rfd, self.buf = r, b""
+
+    def run(self, job_path: str, timeout: float) -> bool | None:
+        """True: finished; False: the worker died; None: it ran past `timeout` and was killed."""
+        self.ensure()
+        try:
+            self.proc.stdin.write((job_path + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return False
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                if line.decode() == job_path:
+                    return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                return None
+            ready, _, _ = select.select([self.rfd], [], [], min(left, 1.0))
+            if ready:
+                chunk = os.read(self.rfd, 65536)
+                if not chunk:
+                    self.proc.wait()
+                    self.close()
+                    return False
+                self.buf += chunk
+
+    def terminate(self) -> None:
+        """Stop the worker (its SIGTERM handler kills the kernels it started); fds stay open."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                _kill_group(proc)
+
+    def kill(self) -> None:
+        self.terminate()
+        self.close()
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                _kill_group(self.proc)
+        if self.rfd is not None:
+            os.close(self.rfd)
+        self.proc, self.rfd, self.buf = None, None, b""
+
+
 class Pool:
-    def __init__(self, slots: list[dict], jobs_dir: Path, on_done=None):
+    def __init__(self, slots: list[dict], jobs_dir: Path, on_done=None, log_dir: Path | None = None):
         self.slots = slots
         self.jobs_dir = Path(jobs_dir)
         self.on_done = on_done or (lambda job, res: None)
-        self.procs: dict[int, subprocess.Popen] = {}
-        self.lock = threading.Lock()
+        log_dir = Path(log_dir or self.jobs_dir)
+        self.workers = [SlotWorker(i, log_dir / f"worker-{i}.log") for i in range(len(slots))]
         self.stopping = False
 
     def _run(self, job: dict, slot_index: int) -> dict:
@@ -54,23 +133,10 @@ class Pool:
         job = dict(job, gpu=slot["gpu"], threads=slot["threads"])
         jpath = self.jobs_dir / f"{job['assignment']}--{job['student']}--{job['key']}.json"
         jpath.write_text(json.dumps(job))
-        log = Path(job["log"])
-        log.parent.mkdir(parents=True, exist_ok=True)
+        Path(job["result"]).unlink(missing_ok=True)
         t0 = time.monotonic()
-        with open(log, "wb") as logf:
-            proc = subprocess.Popen([sys.executable, "-m", "autograder", "worker", str(jpath)],
-                                    stdout=logf, stderr=subprocess.STDOUT, env=worker_env(),
-                                    cwd=str(REPO_ROOT), start_new_session=True)
-            with self.lock:
-                self.procs[proc.pid] = proc
-            try:
-                rc = proc.wait(timeout=job["hard_limit_s"])
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                rc = None
-            finally:
-                with self.lock:
-                    self.procs.pop(proc.pid, None)
+        finished = self.workers[slot_index].run(str(jpath), job["hard_limit_s"])
+        rc = None if finished is None else 0 if finished else 1
         wall = time.monotonic() - t0
         res = None
         try:
@@ -86,8 +152,9 @@ class Pool:
             if rc is None:
                 res.update(status="timed out", detail=f"the grader stopped the worker after {job['hard_limit_s']:.0f} s")
             else:
+                log = Path(job["log"])
                 tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
-                res.update(status="error", detail=f"worker exited with {rc} and no result: {tail}"[-600:])
+                res.update(status="error", detail=f"the worker died without a result: {tail}"[-600:])
             write_json_atomic(Path(job["result"]), res)
         res.setdefault("timing", {})["wall_s"] = round(wall, 3)
         write_json_atomic(Path(job["result"]), res)
@@ -115,23 +182,17 @@ class Pool:
             except KeyboardInterrupt:
                 self.stop()
                 raise
+        self.close()
         return results
 
     def stop(self) -> None:
         self.stopping = True
-        with self.lock:
-            procs = list(self.procs.values())
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 5
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _kill_group(p)
+        for w in self.workers:
+            w.terminate()
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import nbformat
 
-from . import HARNESS_VERSION, NBGRADER_CONFIG, NOTEBOOKS_DIR, SOURCE_DIR
+from . import HARNESS_VERSION, NBGRADER_CONFIG, NOTEBOOKS_DIR, REPO_ROOT, SOURCE_DIR
 from .nbinfo import all_ids, grade_items
 
 BUNDLE_FORMAT = "1"
+DEFAULT_CACHE = REPO_ROOT / "grading" / ".bundles"   # keyed by content hash; `make clean` empties it
 
 
 def list_assignments(source_dir: Path = SOURCE_DIR) -> list[str]:
@@ -45,7 +46,8 @@ def _files(folder: Path) -> list[Path]:
 
 
 def source_hash(source_dir: Path, aid: str) -> str:
-    h = hashlib.sha256(f"bundle{BUNDLE_FORMAT}/harness{HARNESS_VERSION}\n".encode())
+    import nbgrader
+    h = hashlib.sha256(f"bundle{BUNDLE_FORMAT}/harness{HARNESS_VERSION}/nbgrader{nbgrader.__version__}\n".encode())
     h.update(NBGRADER_CONFIG.read_bytes())
     folder = Path(source_dir) / aid
     for p in _files(folder):
@@ -159,15 +161,15 @@ def release(aids: list[str] | None = None, *, check: bool = False, source_dir: P
     """Write (or with check=True, compare) notebooks/<id>.ipynb; returns the stale/updated ids."""
     aids = aids or list_assignments(source_dir)
     changed = []
-    with tempfile.TemporaryDirectory(prefix="ag-bundles-") as tmp:
-        for aid in aids:
-            bundle = build_bundle(aid, Path(cache or tmp), source_dir)
-            text = nbformat.writes(student_copy(bundle)) + "\n"
-            dest = Path(out_dir) / f"{aid}.ipynb"
-            if dest.exists() and dest.read_text() == text:
-                continue
-            changed.append(aid)
-            if not check:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_text(text)
+    cache = Path(cache or DEFAULT_CACHE)
+    for aid in aids:
+        bundle = build_bundle(aid, cache, source_dir)
+        text = nbformat.writes(student_copy(bundle)) + "\n"
+        dest = Path(out_dir) / f"{aid}.ipynb"
+        if dest.exists() and dest.read_text() == text:
+            continue
+        changed.append(aid)
+        if not check:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text)
     return changed

@@ -105,6 +105,8 @@ def summary_text(results: list[dict], *, extra: list[str] = (), header: str = ""
             flags.append(f"restored edited {','.join(notes['restored_edited'])}")
         if notes.get("tampering_restored"):
             flags.append("TAMPERING: " + ",".join(notes["tampering_restored"][:4]))
+        if notes.get("errors_outside_tests"):
+            flags.append(f"{len(notes['errors_outside_tests'])} other cell(s) raised")
         if notes.get("resumed"):
             flags.append("cached")
         detail = "; ".join(filter(None, [detail, *flags]))

@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 
-from . import HARNESS_VERSION
+from . import HARNESS_VERSION, REPO_ROOT
 
 #: Per-profile defaults (seconds). `full` is what a student runs; `smoke` is for tests/demo.
 PROFILE_DEFAULTS = {
@@ -46,8 +46,9 @@ class Settings:
         if not self.notebook_timeout:
             self.notebook_timeout = d["notebook_timeout"]
         self.cell_timeout = min(self.cell_timeout, self.notebook_timeout)
-        if not self.data_dir:
-            self.data_dir = os.environ.get("COURSE_DATA_DIR", "")
+        if not self.data_dir:   # as the Makefile does: real data beside the repo when nothing is set
+            beside = REPO_ROOT.parent / "shared" / "data"
+            self.data_dir = os.environ.get("COURSE_DATA_DIR", "") or (str(beside) if beside.is_dir() else "")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -17,7 +17,6 @@ the bundle (see autograder/README.md). Steps:
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -271,6 +270,11 @@ def grade(job: dict) -> dict:
                        + f" exceeded {settings.cell_timeout} s and was interrupted")
         else:
             res.update(status="graded", detail="")
+        graded_ids = {i["grade_id"] for i in bundle.info["items"]}
+        other_errors = [cell_name(executed, i) for i, r in sorted(ex.replies.items())
+                        if r["status"] == "error" and grade_id(executed.cells[i]) not in graded_ids]
+        if other_errors:
+            res["notes"]["errors_outside_tests"] = other_errors[:20]
         if any(t["status"] == "manual" for t in tests):
             res["notes"]["needs_manual_grading"] = [t["grade_id"] for t in tests if t["status"] == "manual"]
 
@@ -313,11 +317,9 @@ def _finish(res: dict, t_start: float) -> dict:
     return res
 
 
-def main(job_path: str) -> int:
-    """Entry point of `python -m autograder worker JOB.json`: writes the result, exit 0."""
+def run_job(job_path: str) -> dict:
+    """Grade one job file and write its result (atomically); never raises."""
     job = json.loads(Path(job_path).read_text())
-    sb.become_subreaper()
-    signal.signal(signal.SIGTERM, lambda *_: (sb.kill_descendants(), os._exit(143)))
     try:
         res = grade(job)
     except Exception as exc:  # noqa: BLE001 - a harness failure is a status, not a crash
@@ -326,6 +328,53 @@ def main(job_path: str) -> int:
         res["notes"]["harness_traceback"] = traceback.format_exc()[-3000:]
     finally:
         sb.kill_descendants()
-    res["timing"].setdefault("total_s", None)
+    res.setdefault("timing", {}).setdefault("total_s", None)
     write_json_atomic(Path(job["result"]), res)
+    return res
+
+
+def _on_term(*_):
+    sb.kill_descendants()
+    os._exit(143)
+
+
+def main(job_path: str) -> int:
+    """`python -m autograder worker JOB.json`: one submission in, one result file out."""
+    sb.become_subreaper()
+    signal.signal(signal.SIGTERM, _on_term)
+    run_job(job_path)
+    return 0
+
+
+def serve(done_fd: int) -> int:
+    """`python -m autograder worker --serve FD`: grade job files named on stdin, one per line,
+    writing `<job path>` to FD after each. Used by the pool so imports and templates are paid
+    once per worker, not once per submission; the unit of work is unchanged."""
+    sb.become_subreaper()
+    signal.signal(signal.SIGTERM, _on_term)
+    done = os.fdopen(done_fd, "w", buffering=1)
+    for line in sys.stdin:
+        job_path = line.strip()
+        if not job_path:
+            continue
+        job = json.loads(Path(job_path).read_text())
+        log = Path(job["log"])
+        log.parent.mkdir(parents=True, exist_ok=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        try:
+            run_job(job_path)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+        done.write(job_path + "\n")
     return 0

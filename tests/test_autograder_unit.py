@@ -17,7 +17,7 @@ import pytest
 from autograder import REPO_ROOT
 from autograder.collect import collect, extract_zip, missing
 from autograder.examples import make_demo
-from autograder.nbinfo import grade_id, grade_items, read_notebook_bytes
+from autograder.nbinfo import grade_id, read_notebook_bytes
 from autograder.release import build_bundle, release, student_copy
 from autograder.report import histogram, summary_text, write_all
 from autograder.restore import repair
@@ -142,6 +142,9 @@ def test_collect_layouts_zip_and_missing(tmp_path, nbs):
     col = collect(nbg, assignments=[AID])
     assert sorted((s.student, s.assignment) for s in col.submissions) == [("ann", AID), ("bob", AID)]
     assert missing(col.submissions, col.students, None) == [("cat", AID)]
+    (tmp_path / "per_assignment.csv").write_text(f"student,assignment\nann,{AID}\nzed,{AID}\nyan,other\n")
+    col = collect(nbg, assignments=[AID], roster=tmp_path / "per_assignment.csv")
+    assert missing(col.submissions, col.students, None, col.roster) == [("zed", AID)]
 
     flat = tmp_path / "flat"
     _write(flat / f"dan__{AID}.ipynb", nbtext)
@@ -201,3 +204,33 @@ def test_cli_help():
     out = subprocess.run([sys.executable, "-m", "autograder", "grade", "--help"], capture_output=True, text=True,
                          cwd=REPO_ROOT)
     assert out.returncode == 0 and "--workers" in out.stdout and "--strict" in out.stdout
+
+
+def test_slots_one_worker_per_gpu_else_cpu_shares():
+    from autograder.pool import plan_slots
+    assert [s["gpu"] for s in plan_slots(None, 2)] == ["0", "1"]
+    assert [s["gpu"] for s in plan_slots(3, 2)] == ["0", "1", "0"]
+    assert all(s["gpu"] is None for s in plan_slots(2, 0)) and len(plan_slots(2, 0)) == 2
+    assert all(s["gpu"] is None for s in plan_slots(None, 4, device="cpu"))
+
+
+def test_post_grade_check_failures_are_reported_not_raised(tmp_path):
+    import os
+    from autograder.post_grade import run_check
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "checks.py").write_text(
+        "import time\n"
+        "def ok(workdir, x=0):\n    return {'passed': x == 1, 'message': f'x={x}', 'fraction': None}\n"
+        "def boom(workdir):\n    raise RuntimeError('broken check')\n"
+        "def slow(workdir):\n    time.sleep(30)\n"
+        "def bad(workdir):\n    return 42\n")
+    spec = {"env": {"PATH": os.environ["PATH"]}}
+    kw = {"workdir": tmp_path, "source_copy": src, "launcher_spec": spec, "priv": tmp_path, "uid": None}
+    assert run_check({"grade_id": "a", "callable": "checks:ok", "kwargs": {"x": 1}}, **kw)["passed"] is True
+    r = run_check({"grade_id": "b", "callable": "checks:boom"}, **kw)
+    assert r["passed"] is False and "broken check" in r["message"]
+    r = run_check({"grade_id": "c", "callable": "checks:slow", "timeout": 1}, **kw)
+    assert r["passed"] is False and "timed out" in r["message"]
+    r = run_check({"grade_id": "d", "callable": "checks:bad"}, **kw)
+    assert r["passed"] is False and "dict" in r["message"]

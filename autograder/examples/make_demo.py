@@ -38,7 +38,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import SOURCE_DIR
-from autograder.nbinfo import grade_id, grade_items, is_grade, is_locked, is_solution
+from autograder.nbinfo import grade_id, is_grade, is_locked, is_solution
 from autograder.release import build_bundle, list_assignments
 
 HERE = Path(__file__).resolve().parent
@@ -302,12 +302,11 @@ def make_class(out: Path, source_dir: Path, aids: list[str], main: str | None = 
                 if v in NEEDS_STRICT:
                     row["needs"] = "strict"
                 rows.append(row)
-                roster.append(student)
-        if "absent" not in roster:
-            rows.append({"student": "absent", "assignment": main, "status": "missing", "score": 0.0,
-                         "why": "on the roster, no submission"})
-            roster.append("absent")
-    (out / "roster.csv").write_text("student\n" + "\n".join(sorted(set(roster))) + "\n")
+                roster.append(f"{student},{aid}")
+        rows.append({"student": "absent", "assignment": main, "status": "missing", "score": 0.0,
+                     "why": "on the roster, no submission"})
+        roster.append(f"absent,{main}")
+    (out / "roster.csv").write_text("student,assignment\n" + "\n".join(sorted(set(roster))) + "\n")
     exp = {"main": main, "students": rows}
     (out / "expected.json").write_text(json.dumps(exp, indent=1) + "\n")
     return exp
