@@ -199,7 +199,7 @@ except Exception as exc:
 
 def vandal(source, release):
     nb = complete(source, release)
-    nb.cells.insert(1, nbformat.v4.new_code_cell(VANDAL.strip()))
+    nb.cells.insert(1, nbformat.v4.new_code_cell(VANDAL.strip(), id="demo-vandal"))  # fixed id: reproducible file
     return nb
 
 
@@ -227,7 +227,7 @@ ip.input_transformers_post.append(lambda lines: ["pass\n"] if any("assert" in l 
 
 def cheater(source, release):
     nb = blank(source, release)
-    nb.cells.insert(1, nbformat.v4.new_code_cell(CHEAT.strip()))
+    nb.cells.insert(1, nbformat.v4.new_code_cell(CHEAT.strip(), id="demo-cheater"))  # fixed id: reproducible file
     return nb
 
 
@@ -293,7 +293,7 @@ def make_class(out: Path, source_dir: Path, aids: list[str], main: str | None = 
                     if others:
                         wrong_nb = blank(None, nbformat.read(bundles[others[0]].release_notebook, as_version=4))
                     else:
-                        wrong_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")])
+                        wrong_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')", id="demo-wrong")])
                     write_variant(dest, wrong_nb)
                 else:
                     write_variant(dest, VARIANTS[v](source, release))
