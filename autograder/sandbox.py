@@ -300,7 +300,7 @@ def kernel_env(*, home: Path, profile: str, data_dir: str, threads: int, gpu: st
         "HOME": str(home), "TMPDIR": str(home / "tmp"), "XDG_CACHE_HOME": str(home / ".cache"),
         "MPLCONFIGDIR": str(home / ".mpl"), "IPYTHONDIR": str(home / ".ipython"),
         "JUPYTER_CONFIG_DIR": str(home / ".jupyter"), "JUPYTER_DATA_DIR": str(home / ".jupyter-data"),
-        "JUPYTER_RUNTIME_DIR": str(home / ".jupyter-runtime"), "MPLBACKEND": "Agg",
+        "JUPYTER_RUNTIME_DIR": str(home / ".jupyter-runtime"),
         "PYTHONHASHSEED": str(seed), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1", "NBGRADER_EXECUTION": "autograde",
         "COURSE_PROFILE": profile, "OMP_NUM_THREADS": str(threads),

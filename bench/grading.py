@@ -159,6 +159,14 @@ def main(argv=None) -> int:
                        "nbclient execution of the same notebook (mean of a run before and after)"),
               "rows": rows}
     a.out.parent.mkdir(parents=True, exist_ok=True)
+    if a.out.exists():   # keep rows of cases not rerun this time (e.g. --profiles smoke)
+        key = lambda r: (r["assignment"], r["profile"], r["workers"], r["device"])  # noqa: E731
+        fresh = {key(r) for r in rows}
+        try:
+            old = json.loads(a.out.read_text()).get("rows", [])
+        except (OSError, ValueError):
+            old = []
+        report["rows"] = [r for r in old if key(r) not in fresh] + rows
     a.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {a.out}")
     return 0
