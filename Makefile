@@ -12,7 +12,7 @@ STAMP    := $(VENV)/.installed
 
 SUBMISSIONS ?=
 ASSIGNMENT  ?=
-WORKERS     ?= 1
+WORKERS     ?=
 PYTEST_ARGS ?=
 
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -55,7 +55,7 @@ release: $(STAMP)
 	$(PY) -m autograder release
 
 grade: $(STAMP)
-	$(PY) -m autograder grade $(if $(SUBMISSIONS),$(SUBMISSIONS),--demo) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) --workers $(WORKERS)
+	$(PY) -m autograder grade $(if $(SUBMISSIONS),$(SUBMISSIONS),--demo) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(WORKERS),--workers $(WORKERS))
 
 bench: $(STAMP)
 	$(PY) -m bench
