@@ -9,9 +9,11 @@ Reference: https://nbgrader.readthedocs.io/en/stable/command_line_tools/nbgrader
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,9 +24,9 @@ from pathlib import Path
 import nbformat
 
 from . import HARNESS_VERSION, NBGRADER_CONFIG, NOTEBOOKS_DIR, REPO_ROOT, SOURCE_DIR
-from .nbinfo import all_ids, grade_items
+from .nbinfo import all_ids, grade_items, is_solution
 
-BUNDLE_FORMAT = "1"
+BUNDLE_FORMAT = "3"  # 2: post-grade points count in max_score; 3: named stubs
 DEFAULT_CACHE = REPO_ROOT / "grading" / ".bundles"   # keyed by content hash; `make clean` empties it
 
 
@@ -36,11 +38,22 @@ def list_assignments(source_dir: Path = SOURCE_DIR) -> list[str]:
                   if d.is_dir() and (d / f"{d.name}.ipynb").is_file())
 
 
+#: Files in a source folder that are outputs of running the notebook there, never course material:
+#: a hand-in exported by the instructor's own run (06's assessment_model.pt2), its gate report,
+#: caches. They are left out of the bundle (and its hash): copied into a student's working folder,
+#: an instructor's model would be graded as the student's.
+NOT_SOURCE = ("*.pt2", "*.gate.json", "*.pt", "*.ckpt", "__pycache__", ".*")
+
+
+def is_output(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pat) for pat in NOT_SOURCE)
+
+
 def _files(folder: Path) -> list[Path]:
     out = []
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder)
-        if p.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+        if p.is_file() and not any(is_output(part) for part in rel.parts):
             out.append(p)
     return out
 
@@ -98,12 +111,34 @@ def nbgrader_env() -> dict:
     return env
 
 
+STUB = "raise NotImplementedError()"
+
+
+def name_stubs(path: Path) -> int:
+    """Make each stub say which TODO it is: nbgrader's code stub is one string for every cell, so
+    ``raise NotImplementedError()`` becomes ``raise NotImplementedError("TODO 3: ...")`` with the
+    number of the nearest TODO heading above it. A student who runs a cell too early (or a self-check
+    that reports an unfinished TODO) then sees which one. Returns the number of stubs named."""
+    nb = nbformat.read(str(path), as_version=4)
+    heading, n = "", 0
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            m = re.search(r"^#+\s*(TODO\s*\d+[a-z]?)", cell.source, flags=re.M)
+            heading = m.group(1) if m else heading
+        elif is_solution(cell) and STUB in cell.source and heading:
+            msg = f"{heading}: replace this line with your code"
+            cell.source = cell.source.replace(STUB, f"raise NotImplementedError({msg!r})")
+            n += 1
+    nbformat.write(nb, str(path))
+    return n
+
+
 def _generate(source_dir: Path, aid: str, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="ag-release-") as tmp:
         course = Path(tmp)
         shutil.copy2(NBGRADER_CONFIG, course / "nbgrader_config.py")
         shutil.copytree(Path(source_dir) / aid, course / "source" / aid,
-                        ignore=shutil.ignore_patterns(".*", "__pycache__"))
+                        ignore=shutil.ignore_patterns(*NOT_SOURCE))
         cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", aid, "--force",
                "--create", "--log-level=WARN", f"--CourseDirectory.root={course}"]
         proc = subprocess.run(cmd, cwd=course, env=nbgrader_env(), capture_output=True, text=True)
@@ -111,6 +146,7 @@ def _generate(source_dir: Path, aid: str, out: Path) -> None:
             raise RuntimeError(f"nbgrader generate_assignment {aid} failed:\n{proc.stdout}\n{proc.stderr}")
         shutil.copy2(course / "gradebook.db", out / "gradebook.db")
         shutil.copytree(course / "release" / aid, out / "release")
+        name_stubs(out / "release" / f"{aid}.ipynb")
         shutil.copytree(course / "source" / aid, out / "source")
 
 
@@ -126,9 +162,15 @@ def build_bundle(aid: str, cache: Path, source_dir: Path = SOURCE_DIR) -> Bundle
         _generate(source_dir, aid, tmp)
         src = nbformat.read(tmp / "source" / f"{aid}.ipynb", as_version=4)
         items = grade_items(src)
+        # post-grade checks that are not a graded cell add their own points (e.g. 06's gate)
+        post = tmp / "source" / "post_grade.json"
+        cell_ids = {i.grade_id for i in items}
+        extra = sum(float(c.get("points", 0)) for c in (json.loads(post.read_text()).get("checks", [])
+                                                         if post.exists() else [])
+                    if c.get("grade_id") not in cell_ids)
         info = {
             "assignment": aid, "hash": digest, "format": BUNDLE_FORMAT,
-            "max_score": sum(i.points for i in items),
+            "max_score": sum(i.points for i in items) + extra,
             "items": [i.to_dict() for i in items],
             "grade_ids": sorted(all_ids(src)),
         }

@@ -33,7 +33,7 @@ import nbformat
 from . import HARNESS_VERSION, REPO_ROOT
 from . import sandbox as sb
 from .nbinfo import all_ids, grade_id, match_assignment, read_notebook_bytes
-from .release import Bundle
+from .release import Bundle, is_output
 from .settings import Settings
 
 WORK_ROOT = Path(tempfile.gettempdir()) / "autograder-work"
@@ -96,7 +96,7 @@ def _prepare_kernel_dirs(priv: Path, bundle: Bundle, uid: int | None, guard_spec
     work = k / "work"
     work.mkdir(parents=True)
     for item in bundle.source_folder.iterdir():   # data/helper files next to the notebook
-        if item.name in ("post_grade.json", f"{bundle.aid}.ipynb") or item.name.startswith("."):
+        if item.name in ("post_grade.json", f"{bundle.aid}.ipynb") or is_output(item.name):
             continue
         (shutil.copytree if item.is_dir() else shutil.copy2)(item, work / item.name)
     profile = home / ".ipython" / "profile_default"

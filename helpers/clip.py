@@ -568,13 +568,13 @@ def sample_from_prompt(unet: nn.Module, clip_model: FlowerCLIP, prompt: str, sch
                        device=None, progress: bool = False) -> torch.Tensor:
     """n images for one text prompt: c = the normalised text embedding (1, D) repeated n times,
     classifier-free guidance with scale ``w`` (:func:`helpers.ddpm.cfg_eps_fn`), DDIM with
-    ``steps`` steps (eta = 0) from the noise of ``torch.Generator().manual_seed(seed)``.
-    Returns (n, *img_shape) in [-1, 1]."""
+    ``steps`` steps (eta = 0, the predicted clean image clipped to [-1, 1] at every step) from the
+    noise of ``torch.Generator().manual_seed(seed)``. Returns (n, *img_shape) in [-1, 1]."""
     device = torch.device(device) if device is not None else next(unet.parameters()).device
     c = text_context(clip_model, prompt).to(device).expand(n, -1)  # (n, D)
     g = torch.Generator().manual_seed(seed)
     return ddim_sample(cfg_eps_fn(unet, c, w), (n, *img_shape), sched, steps=steps, generator=g, device=device,
-                       progress=progress)
+                       clip_x0=True, progress=progress)
 
 
 # --------------------------------------------------------------------------- plots

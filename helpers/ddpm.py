@@ -87,6 +87,17 @@ def p_sample(x_t: torch.Tensor, t, eps: torch.Tensor, sched: Schedule, noise: to
     return mean + nonzero * extract(var.sqrt(), t, x_t.shape) * noise
 
 
+def clipped_eps(x_t: torch.Tensor, t, eps: torch.Tensor, sched: Schedule) -> torch.Tensor:
+    """The noise that corresponds to the predicted clean image clamped to [-1, 1]:
+    x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t), clamped, then eps' = (x_t - sqrt(abar_t)
+    x0_clamped) / sqrt(1 - abar_t). Unchanged where x0_hat is already in range."""
+    t = _as_t(t, x_t.shape[0], x_t.device)
+    sa = extract(sched.sqrt_alphas_cumprod, t, x_t.shape)
+    s1 = extract(sched.sqrt_one_minus_alphas_cumprod, t, x_t.shape)
+    x0 = ((x_t - s1 * eps) / sa).clamp(-1, 1)
+    return (x_t - sa * x0) / s1
+
+
 def _randn(shape, generator, device):
     # Draw on the CPU with the generator so the same seed gives the same samples on any device.
     return torch.randn(shape, generator=generator).to(device)
@@ -94,12 +105,17 @@ def _randn(shape, generator, device):
 
 @torch.inference_mode()
 def p_sample_loop(eps_fn: EpsFn, shape, sched: Schedule, *, device=None, generator: torch.Generator | None = None,
-                  var_type: str = "posterior", clip: bool = True, return_trajectory: bool = False,
-                  save_every: int | None = None, progress: bool = True):
+                  var_type: str = "posterior", clip: bool = True, clip_x0: bool = False,
+                  return_trajectory: bool = False, save_every: int | None = None, progress: bool = True):
     """Ancestral DDPM sampling over all T steps, from pure noise to x_0.
 
     Returns the final images (clamped to [-1, 1] when ``clip``) or, with ``return_trajectory``,
     ``(images, frames)`` where frames are CPU copies of x_t every ``save_every`` steps.
+
+    ``clip_x0``: at every step clamp the predicted clean image x0_hat to [-1, 1] and take the
+    posterior mean of q(x_{t-1} | x_t, x0_hat) (Ho et al.'s ``clip_denoised``; diffusers'
+    ``clip_sample``). Done here by re-deriving the noise from the clipped x0_hat, which gives
+    exactly that posterior mean through the epsilon form of ``p_mean``.
     """
     from tqdm.auto import tqdm
 
@@ -111,6 +127,8 @@ def p_sample_loop(eps_fn: EpsFn, shape, sched: Schedule, *, device=None, generat
     for i in tqdm(reversed(range(sched.T)), total=sched.T, desc="DDPM sampling", disable=not progress, leave=False):
         t = torch.full((shape[0],), i, dtype=torch.long, device=device)
         eps = eps_fn(x, t)
+        if clip_x0:
+            eps = clipped_eps(x, t, eps, sched)
         x = p_sample(x, t, eps, sched, noise=_randn(shape, generator, device), var_type=var_type)
         if return_trajectory and (i % save_every == 0):
             frames.append(x.cpu())

@@ -31,19 +31,38 @@ def test_gate_check_runs_out_of_process_and_fails_a_useless_model(tmp_path):
     work.mkdir()
     export_model(Useless(), work / EXPORT_FILENAME, sched=Schedule.linear(50), w=1.0)
     os.chmod(tmp_path, 0o755)
+    # full profile: the accuracy decides (5 digits per class here to keep the test short)
+    res = _check(tmp_path, work, "full", {"n_per_class": 5})
+    assert res["passed"] is False and not res.get("error"), res
+    assert "Gate FAILED" in res["message"] and res["details"]["n"] == 50
+
+    # smoke profile (demo, tests): the pipeline only -- the hand-in loads and samples in a fresh
+    # process, and the message says the accuracy is not what was decided
+    res = _check(tmp_path, work, "smoke", {})
+    assert res["passed"] is True and res["details"]["n"] == 20, res
+    assert "pipeline only" in res["message"] and "full profile" in res["message"]
+
+    # no hand-in: fails in either profile
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    os.chmod(empty, 0o755)
+    for profile in ("smoke", "full"):
+        res = _check(tmp_path, empty, profile, {})
+        assert res["passed"] is False and "was not exported" in res["message"], res
+
+
+def _check(tmp_path, work, profile: str, kwargs: dict) -> dict:
     level = "strict" if sb.probe("strict")[0] else "basic"
-    env = sb.kernel_env(home=tmp_path, profile="smoke", data_dir=os.environ.get("COURSE_DATA_DIR", ""), threads=2,
+    env = sb.kernel_env(home=tmp_path, profile=profile, data_dir=os.environ.get("COURSE_DATA_DIR", ""), threads=2,
                         gpu=None, seed=0, pythonpath=[])
-    check = {"grade_id": "test_gate", "callable": "autograder.gate_check:assessment_gate",
-             "kwargs": {"n_per_class": 5}, "timeout": 600}
+    check = {"grade_id": "gate", "callable": "autograder.gate_check:assessment_gate", "kwargs": kwargs,
+             "timeout": 600}
     with sb.UidSlot() if level == "strict" else _Null() as slot:
         uid = getattr(slot, "uid", None)
         spec = sb.spec_for(level, uid=uid, stage=str(tmp_path), needed=[str(tmp_path), str(REPO_ROOT), env.get(
             "COURSE_DATA_DIR", "")])
         spec["env"] = env
-        res = run_check(check, workdir=work, source_copy=tmp_path, launcher_spec=spec, priv=tmp_path, uid=uid)
-    assert res["passed"] is False and not res.get("error"), res
-    assert "Gate FAILED" in res["message"] and res["details"]["n"] == 50
+        return run_check(check, workdir=work, source_copy=tmp_path, launcher_spec=spec, priv=tmp_path, uid=uid)
 
 
 class _Null:

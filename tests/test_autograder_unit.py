@@ -57,7 +57,9 @@ def test_release_copy_has_no_solutions_hidden_tests_or_outputs(bundle, cache, tm
     nb = student_copy(bundle)
     text = nbformat.writes(nb)
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "np.polyfit" not in text
-    assert "raise NotImplementedError()" in text
+    # every stub names its TODO (release.name_stubs), none is left bare
+    assert "raise NotImplementedError('TODO 1: replace this line with your code')" in text
+    assert "raise NotImplementedError()" not in text
     assert all(c.get("outputs", []) == [] and c.get("execution_count") is None for c in nb.cells)
     kw = {"source_dir": FIXTURE_SRC, "out_dir": tmp_path, "cache": cache}
     assert release([AID], **kw) == [AID]
@@ -234,3 +236,22 @@ def test_post_grade_check_failures_are_reported_not_raised(tmp_path):
     assert r["passed"] is False and "timed out" in r["message"]
     r = run_check({"grade_id": "d", "callable": "checks:bad"}, **kw)
     assert r["passed"] is False and "dict" in r["message"]
+
+
+def test_instructor_run_outputs_never_enter_the_bundle(tmp_path, bundle):
+    """Running 06 in its source folder leaves assessment_model.pt2 (and a gate report) there. Copied
+    into students' working folders it would be graded as theirs by the out-of-process gate; it must
+    stay out of the bundle, its hash and the post-grade max score."""
+    import shutil
+
+    from autograder.release import is_output, source_hash
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE_SRC / AID, src / AID)
+    clean_hash = source_hash(src, AID)
+    for name in ("assessment_model.pt2", "assessment_model.pt2.gate.json", "train.ckpt", ".ipynb_checkpoints"):
+        (src / AID / name).write_bytes(b"instructor's own output")
+    assert source_hash(src, AID) == clean_hash
+    b = build_bundle(AID, tmp_path / "cache", src)
+    assert b.hash == bundle.hash and b.info["max_score"] == bundle.info["max_score"]
+    assert not any(is_output(p.name) for p in b.source_folder.rglob("*")), list(b.source_folder.iterdir())
+    assert not is_output("fixture_gate.py") and not is_output("post_grade.json")

@@ -189,3 +189,40 @@ def test_cfg_formula_and_single_batched_call():
     out = ddpm.cfg_eps_fn(model, c, w=1.5)(x, torch.zeros(3, dtype=torch.long))
     assert calls == [6]  # one forward call with the batch doubled
     torch.testing.assert_close(out, torch.full_like(x, 2.5))  # (1 + 1.5) * 1 - 1.5 * 0
+
+
+def test_clip_x0_gives_the_posterior_mean_of_the_clamped_x0():
+    """clipped_eps + the epsilon-form mean == Ho et al.'s posterior mean
+    mu~(x_t, x0) = beta_t sqrt(abar_{t-1}) / (1 - abar_t) x0 + (1 - abar_{t-1}) sqrt(alpha_t) / (1 - abar_t) x_t
+    with x0 clamped to [-1, 1] (their clip_denoised); and nothing changes when x0_hat is in range."""
+    torch.manual_seed(0)
+    sched = Schedule.linear(100)
+    t = torch.tensor([5, 50, 99])
+    x_t = torch.randn(3, 1, 4, 4) * 2
+    eps = torch.randn(3, 1, 4, 4)
+    ab, b, a = sched.alphas_cumprod[t], sched.betas[t], sched.alphas[t]
+    ab_prev = sched.alphas_cumprod_prev[t]
+    x0 = ((x_t - (1 - ab).sqrt().view(-1, 1, 1, 1) * eps) / ab.sqrt().view(-1, 1, 1, 1))
+    assert (x0.abs() > 1).any()                                    # the clamp matters here
+    x0c = x0.clamp(-1, 1)
+    v = lambda z: z.view(-1, 1, 1, 1)  # noqa: E731
+    want = v(b * ab_prev.sqrt() / (1 - ab)) * x0c + v((1 - ab_prev) * a.sqrt() / (1 - ab)) * x_t
+    got = ddpm.p_mean(x_t, t, ddpm.clipped_eps(x_t, t, eps, sched), sched)
+    assert torch.allclose(got, want, atol=1e-5)
+    # in range: identity
+    x_in = ab.sqrt().view(-1, 1, 1, 1) * torch.rand(3, 1, 4, 4) * 0.9 + (1 - ab).sqrt().view(-1, 1, 1, 1) * eps
+    assert torch.allclose(ddpm.clipped_eps(x_in, t, eps, sched), eps, atol=1e-5)
+
+
+def test_p_sample_loop_clip_x0_keeps_a_bad_model_in_range():
+    """A network whose noise estimate is off by a constant drives unclipped DDPM samples far
+    outside [-1, 1] (they end up all-black/all-white after the final clamp); with clip_x0 every
+    intermediate x0_hat stays in range and the samples are not saturated."""
+    sched = Schedule.linear(200)
+    bad = lambda x, t: torch.full_like(x, 0.3)  # noqa: E731
+    raw = ddpm.p_sample_loop(bad, (4, 1, 6, 6), sched, generator=torch.Generator().manual_seed(0), clip=False,
+                             progress=False)
+    clipped = ddpm.p_sample_loop(bad, (4, 1, 6, 6), sched, generator=torch.Generator().manual_seed(0), clip=False,
+                                 clip_x0=True, progress=False)
+    assert raw.abs().max() > 3
+    assert clipped.abs().max() <= 1.0 + 1e-4

@@ -34,13 +34,7 @@ def ok(results) -> bool:
     return all(r.ok for r in results)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The checks run tiny models: one thread is as fast on an idle CPU and far faster on a busy one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

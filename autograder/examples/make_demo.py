@@ -10,6 +10,8 @@ tests/test_autograder_demo.py):
   complete       the solution                                   -> graded, full marks
   blank          the untouched student copy                     -> graded, 0
   partial        the last TODO left blank                       -> graded, loses its points
+  one_wrong      one TODO with a realistic runnable mistake     -> graded, loses exactly that TODO's
+                 (ONE_WRONG: e.g. DDPM noise added at t = 0)       points, nothing else
   crash          os._exit(1) in the last TODO                   -> kernel crashed, earlier points kept
   loop           an infinite loop in the last TODO              -> timed out, loses its points
   deleted_test   complete, first test cell deleted              -> restored and graded, full marks
@@ -23,7 +25,7 @@ tests/test_autograder_demo.py):
   absent         on the roster, no submission                   -> missing
 
 The full set is made for the first assignment listed (the demo's main act); the others get
-complete + blank only, to keep `make grade` to a few minutes on 2 CPU cores (smoke profile).
+complete + blank + one_wrong only, to keep `make grade` to a few minutes on 2 CPU cores (smoke profile).
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ from autograder.release import build_bundle, list_assignments
 
 HERE = Path(__file__).resolve().parent
 SOL = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
-FULL_SET = ("complete", "blank", "partial", "crash", "loop", "deleted_test", "edited_test", "stderr",
+FULL_SET = ("complete", "blank", "partial", "one_wrong", "crash", "loop", "deleted_test", "edited_test", "stderr",
             "vandal", "cheater", "corrupt", "wrong")
 #: variants that attack the grader: only graded where the strict sandbox is available
 NEEDS_STRICT = ("vandal",)
@@ -231,17 +233,61 @@ def cheater(source, release):
     return nb
 
 
+#: One realistic mistake per assignment: a runnable but wrong answer in one TODO, taken from the
+#: walkthroughs' "common mistakes". (solution cell, text replaced, replacement, what it is)
+ONE_WRONG = {
+    "01_unets": ("todo1_conv_sizes", "// stride + 1", "// stride", "output size without the + 1"),
+    "02_diffusion_models": ("todo3_p_sample", "return mean + not_last * sigma * noise",
+                            "return mean + sigma * noise", "noise added at t = 0 too"),
+    "03_optimizations": ("todo6_ddim_sample", "x = torch.randn(shape, generator=generator)",
+                         "x = torch.randn(shape)", "x_T drawn without the generator"),
+    "04_classifier_free_guidance": ("todo2_context_mask", "1.0 - drop_prob", "drop_prob",
+                                    "keeps the label with probability drop_prob"),
+    "05_clip": ("todo3_zero_shot_predict", "F.normalize(image_emb, dim=-1) @ F.normalize(class_emb, dim=-1).T",
+                "image_emb @ class_emb.T", "dot products instead of cosines"),
+    "06_assessment": ("todo8_cfg", "(1 + w) * eps_cond - w * eps_uncond", "w * eps_cond + (1 - w) * eps_uncond",
+                      "guidance weights swapped"),
+}
+
+
+def one_wrong_spec(source) -> tuple[str, str, str, str] | None:
+    """The ONE_WRONG entry that applies to this source notebook (None when none does)."""
+    cells = {grade_id(c): c.source for c in source.cells if grade_id(c)}
+    for gid, old, new, what in ONE_WRONG.values():
+        if gid in cells and old in cells[gid]:
+            return gid, old, new, what
+    return None
+
+
+def one_wrong(source, release):
+    gid, old, new, _ = one_wrong_spec(source)
+    nb = complete(source, release)
+    cell = next(c for c in nb.cells if grade_id(c) == gid)
+    assert old in cell.source, (gid, old)
+    cell.source = cell.source.replace(old, new, 1)
+    return nb
+
+
 VARIANTS = {f.__name__: f for f in (complete, blank, partial, crash, loop, deleted_test, edited_test, stderr,
-                                    vandal, cheater)}
+                                    vandal, cheater, one_wrong)}
 
 
 def _points(items, pred) -> float:
     return sum(i["points"] for i in items if pred(i))
 
 
-def expected(variant: str, source, items: list[dict]) -> tuple[str, float, str]:
-    """(status, score, why) of each variant, from the source notebook's structure."""
-    total = sum(i["points"] for i in items)
+def expected(variant: str, source, items: list[dict], extra: float = 0.0) -> tuple[str, float, str]:
+    """(status, score, why) of each variant, from the source notebook's structure.
+
+    ``extra``: points of post-grade checks that are not a notebook cell (06's gate, which in the
+    demo's smoke profile a complete notebook earns by exporting a model that runs)."""
+    if extra and variant not in ("complete", "blank", "one_wrong"):
+        raise ValueError(f"no expectation for variant {variant!r} of an assignment with post-grade points")
+    total = sum(i["points"] for i in items) + extra
+    if variant == "one_wrong":
+        gid, _, _, what = one_wrong_spec(source)
+        pts = _points(items, lambda i: i["todo"] == gid)
+        return "graded", total - pts, f"one wrong TODO ({gid}: {what}) loses exactly its {pts:g} points"
     last = grade_id(source.cells[_last_todo(source)])
     last_pts = _points(items, lambda i: i["todo"] == last)
     last_idx = _last_todo(source)
@@ -281,7 +327,8 @@ def make_class(out: Path, source_dir: Path, aids: list[str], main: str | None = 
             source = nbformat.read(b.source_notebook, as_version=4)
             release = nbformat.read(b.release_notebook, as_version=4)
             items = b.info["items"]
-            chosen = variants if aid == main else ("complete", "blank")
+            chosen = variants if aid == main else ("complete", "blank", "one_wrong")
+            chosen = [v for v in chosen if v != "one_wrong" or one_wrong_spec(source)]
             for v in chosen:
                 student = v if aid == main else f"{v}_{aid[:2]}"
                 dest = out / "submitted" / student / aid / f"{aid}.ipynb"
@@ -297,7 +344,8 @@ def make_class(out: Path, source_dir: Path, aids: list[str], main: str | None = 
                     write_variant(dest, wrong_nb)
                 else:
                     write_variant(dest, VARIANTS[v](source, release))
-                status, score, why = expected(v, source, items)
+                extra = b.info["max_score"] - sum(i["points"] for i in items)
+                status, score, why = expected(v, source, items, extra)
                 row = {"student": student, "assignment": aid, "status": status, "score": score, "why": why}
                 if v in NEEDS_STRICT:
                     row["needs"] = "strict"

@@ -283,8 +283,9 @@ def check_sample_from_prompt(fn, seed: int = 0, n: int = 3, w: float = 2.0, step
         results.append(true("classifier-free guidance: an unconditional pass (c_mask = 0) is made", has_uncond,
                             hint="use ddpm.cfg_eps_fn(unet, c, w): it batches the conditional and unconditional passes"))
     results.append(close("equals helpers.clip.sample_from_prompt (same seed, w, steps)", out, expected, atol=1e-4,
-                         hint="DDIM (ddpm.ddim_sample, eta=0) with generator=torch.Generator().manual_seed(seed) "
-                              "and the guided eps_fn of ddpm.cfg_eps_fn(unet, c, w)"))
+                         hint="DDIM (ddpm.ddim_sample, eta=0, clip_x0=True) with "
+                              "generator=torch.Generator().manual_seed(seed) and the guided eps_fn of "
+                              "ddpm.cfg_eps_fn(unet, c, w)"))
     with quiet:
         again = fn(spy, model, prompt, sched, n=n, w=w, steps=steps, seed=seed)
         other_prompt = fn(spy, model, other, sched, n=n, w=w, steps=steps, seed=seed)
