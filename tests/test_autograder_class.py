@@ -183,11 +183,15 @@ def test_interrupted_run_resumes_without_regrading(tmp_path, klass):
         shutil.copytree(klass["root"] / "submitted" / name, sub / name)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "autograder", "grade", str(tmp_path / "in"), "--source", str(FIXTURE_SRC),
-           "--profile", "smoke", "--cell-timeout", "15", "--quiet", "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           "--profile", "smoke", "--cell-timeout", "20", "--quiet", "--out", str(out)]
+    # default SIGINT handling in the child: a test run started in the background by a
+    # non-interactive shell inherits SIGINT as *ignored*, and the run would then never stop
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(list((out / "results").glob("*/*.json"))) < 2:
-        time.sleep(0.5)
+        time.sleep(0.2)
+    assert proc.poll() is None, "the grading run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     done_before = {p.name: p.stat().st_mtime for p in (out / "results").glob("*/*.json")}

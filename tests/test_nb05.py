@@ -199,7 +199,7 @@ def test_image_context_check_rejects_common_mistakes():
 def test_sample_check_rejects_common_mistakes():
     from helpers import ddpm
 
-    def make(normalise=True, use_w=True, seeded=True, guided=True):
+    def make(normalise=True, use_w=True, seeded=True, guided=True, clip_x0=True):
         def fn(unet, clip_model, prompt, sched, n=8, w=3.0, steps=50, seed=0):
             device = next(unet.parameters()).device
             with torch.no_grad():
@@ -210,11 +210,12 @@ def test_sample_check_rejects_common_mistakes():
                 (lambda x, t: unet(x, t, c, torch.ones(n, 1)))
             g = torch.Generator().manual_seed(seed if seeded else int(torch.randint(0, 10**6, (1,))))
             return ddpm.ddim_sample(eps_fn, (n, 3, 32, 32), sched, steps=steps, generator=g, device=device,
-                                    progress=False)
+                                    clip_x0=clip_x0, progress=False)
         return _main(fn)
 
     assert _passes(nb05.check_sample_from_prompt, make())
-    for kw in (dict(normalise=False), dict(use_w=False), dict(seeded=False), dict(guided=False)):
+    for kw in (dict(normalise=False), dict(use_w=False), dict(seeded=False), dict(guided=False),
+               dict(clip_x0=False)):
         assert not _passes(nb05.check_sample_from_prompt, make(**kw)), kw
 
     def raw_minilm(unet, clip_model, prompt, sched, n=8, w=3.0, steps=50, seed=0):
