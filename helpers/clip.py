@@ -633,7 +633,10 @@ def image_rows(rows, row_titles: Sequence[str], labels: Sequence[Sequence[str]] 
 
     rows = torch.as_tensor(rows) if not torch.is_tensor(rows) else rows
     R, n = rows.shape[:2]
-    fig, axes = _subplots(R, n, figsize=(size * n, (size + 0.28) * R))
+    # the titles go in a margin on the left (a title above the first image, wider than the image,
+    # made tight_layout shrink every image to a thumbnail)
+    margin = 0.075 * max((len(str(t)) for t in row_titles), default=0) + 0.2  # inches at fontsize 9
+    fig, axes = _subplots(R, n, figsize=(margin + size * n, (size + (0.2 if labels is not None else 0.05)) * R))
     for r in range(R):
         imgs = _to_numpy(rows[r], value_range)  # (n, H, W, C)
         for k in range(n):
@@ -641,6 +644,6 @@ def image_rows(rows, row_titles: Sequence[str], labels: Sequence[Sequence[str]] 
             _imshow(ax, imgs[k])
             if labels is not None:
                 ax.set_xlabel(str(labels[r][k]), fontsize=7, labelpad=1)
-        axes[r, 0].set_title(str(row_titles[r]), loc="left", fontsize=9)
+        axes[r, 0].set_ylabel(str(row_titles[r]), rotation=0, ha="right", va="center", fontsize=9, labelpad=6)
     fig.tight_layout(h_pad=0.3, w_pad=0.1)
     return fig
