@@ -57,7 +57,7 @@ def notebook_recipe(kind: str = "cpu", notebook: Path = NOTEBOOK) -> dict:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Assign):
                 continue
-            targets = [t for t in node.targets]
+            targets = node.targets
             if len(targets) == 1 and isinstance(targets[0], ast.Tuple) and isinstance(node.value, ast.Tuple):
                 pairs = list(zip(targets[0].elts, node.value.elts))
             else:

@@ -10,7 +10,7 @@ go to ``bench/results/notebooks_<profile>.json``.
 the README's "how long" table come from the full profile, one notebook at a time on an otherwise
 idle machine::
 
-    python -m bench.notebooks --profile full            # all six, ~45 min on a 2-core CPU
+    python -m bench.notebooks --profile full            # all six, ~26 min on a 2-core CPU
     python -m bench.notebooks --profile full 02 03      # some of them
 
 Timings on a shared machine are upper bounds: the load average before and after each run is
@@ -54,10 +54,7 @@ def run_one(assignment: str, profile: str, timeout: int, out_dir: Path) -> dict:
     path = SOURCE / assignment / f"{assignment}.ipynb"
     nb = nbformat.read(str(path), as_version=4)
     # no MPLBACKEND: the kernel's inline backend draws the figures a student sees (and pays for them)
-    env = {"COURSE_PROFILE": profile, "MPLBACKEND": None}
-    shared = REPO.parent / "shared" / "data"   # as the Makefile: real data beside the repo
-    if not os.environ.get("COURSE_DATA_DIR") and shared.is_dir():
-        env["COURSE_DATA_DIR"] = str(shared)
+    env = {"COURSE_PROFILE": profile, "MPLBACKEND": None}  # COURSE_DATA_DIR: see bench/__init__.py
     old = {k: os.environ.get(k) for k in env}
     for k, v in env.items():
         os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
