@@ -116,3 +116,50 @@ def test_bad_input_gets_a_clear_error():
 def test_parameter_counts_are_small_enough_for_a_laptop():
     assert count_parameters(UNet()) < 300_000
     assert count_parameters(ConditionalUNet()) < 600_000
+
+
+def test_conditional_unet_modulates_every_level():
+    """h <- s_i * h + b_i after each of the six blocks, written out here block by block with
+    constant per-channel scales s_i (the context's role) and shifts b_i (the time's)."""
+    torch.manual_seed(0)
+    model = ConditionalUNet(1, (8, 16), T=50, c_dim=4).eval()
+    g = torch.Generator().manual_seed(1)
+    widths = model.level_channels((8, 16))
+    assert widths == (8, 8, 16, 16, 8, 8)
+    scales = [torch.randn(1, ch, 1, 1, generator=g) for ch in widths]
+    shifts = [torch.randn(1, ch, 1, 1, generator=g) for ch in widths]
+
+    class Const(torch.nn.Module):
+        def __init__(self, v):
+            super().__init__()
+            self.v = v
+
+        def forward(self, z):
+            return self.v.expand(z.shape[0], -1, -1, -1)
+
+    for i in range(6):
+        model.c_embs[i], model.t_embs[i] = Const(scales[i]), Const(shifts[i])
+    x = torch.randn(3, 1, 28, 28, generator=g)
+    t, c = torch.tensor([1, 20, 49]), torch.eye(4)[:3]
+    with torch.no_grad():
+        got = model(x, t, c, torch.ones(3, 1))
+        s, b = scales, shifts
+        d0 = s[0] * model.down0(x) + b[0]
+        d1 = s[1] * model.down1(d0) + b[1]
+        d2 = s[2] * model.down2(d1) + b[2]
+        m = s[3] * model.middle(d2) + b[3]
+        u1 = s[4] * model.up1(m, d2) + b[4]
+        u2 = s[5] * model.up2(u1, d1) + b[5]
+        want = model.out(torch.cat((u2, d0), dim=1))
+    torch.testing.assert_close(got, want)
+
+
+def test_optimized_unet_keeps_notebook_03_parameters():
+    """Notebook 03's model is unchanged by the conditional refactor: its parameter names, shapes and
+    seeded initial values (creation order) are those it has always had."""
+    torch.manual_seed(0)
+    m = OptimizedUNet(1, (8, 16), T=100)
+    names = [n.split(".")[0] for n, _ in m.named_parameters()]
+    assert list(dict.fromkeys(names)) == ["down0", "down1", "down2", "middle", "t_emb1", "t_emb2", "up1", "up2",
+                                          "out"]
+    assert count_parameters(m) == 25_745  # as before the refactor (git show d2c0ed2:helpers/unet.py)

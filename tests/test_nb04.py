@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from helpers import ddpm, guidance
 from helpers.bootstrap import BOOTSTRAP_CELL
 from helpers.checks import nb04
-from helpers.unet import ConditionalUNet
+from helpers.unet import ConditionalUNet, UNetBackbone
 from nbtools import REPO, cells_by_grade_id, execute, output_text, solution_namespace, source_notebook
 
 NB = source_notebook("04_classifier_free_guidance")
@@ -21,7 +21,7 @@ SOLUTIONS = ["todo1_conditioning", "todo2_context_mask", "todo3_guided_eps_fn", 
 PREAMBLE = """
 import torch, torch.nn as nn, torch.nn.functional as F
 from helpers.blocks import EmbedBlock
-from helpers.unet import ConditionalUNet
+from helpers.unet import ConditionalUNet, UNetBackbone
 from helpers.ddpm import ddim_sample, noise_loss
 """
 
@@ -135,18 +135,32 @@ def test_check_conditioning_accepts_reference_and_rejects_mistakes(ns):
         def forward(self, x, t, c, c_mask):
             return super().forward(x, t, c, torch.ones_like(c_mask))
 
-    class Additive(base):  # adds the context embedding instead of scaling the features
+    def forward_with(rule):  # the reference forward with another modulation rule
         def forward(self, x, t, c, c_mask):
-            d0 = self.down0(x)
-            d1 = self.down1(d0)
-            d2 = self.down2(d1)
             te = self.sinusoidal(t)
             c = c.float() * c_mask.reshape(-1, 1)
-            m = self.middle(d2) + self.c_emb1(c) + self.t_emb1(te)
-            u1 = self.up1(m, d2) + self.c_emb2(c) + self.t_emb2(te)
-            return self.out(torch.cat((self.up2(u1, d1), d0), dim=1))
 
-    for wrong in (NoMask, Additive):
+            def film(h, i):
+                return rule(self.c_embs[i](c), self.t_embs[i](te), h)
+
+            d0 = film(self.down0(x), 0)
+            d1 = film(self.down1(d0), 1)
+            d2 = film(self.down2(d1), 2)
+            m = film(self.middle(d2), 3)
+            u1 = film(self.up1(m, d2), 4)
+            return self.out(torch.cat((film(self.up2(u1, d1), 5), d0), dim=1))
+        return forward
+
+    class Additive(base):  # adds the context embedding instead of scaling the features
+        forward = forward_with(lambda ce, te, h: h + ce + te)
+
+    class Swapped(base):  # the time scales and the context shifts
+        forward = forward_with(lambda ce, te, h: te * h + ce)
+
+    class OnePlus(base):  # (1 + emb_c) * h: a different (also reasonable) model, not this one
+        forward = forward_with(lambda ce, te, h: (1 + ce) * h + te)
+
+    for wrong in (NoMask, Additive, Swapped, OnePlus):
         wrong.__module__ = "__main__"
         assert not ok(nb04.check_conditioning(ns["one_hot"], wrong))
     # one_hot returning int64 (forgot .float()), and the reference re-exported instead of written

@@ -5,7 +5,7 @@ student's object with the reference (``helpers.unet.ConditionalUNet``, ``helpers
 ``helpers.ddpm.cfg_eps_fn``, ``helpers.guidance.guidance_sweep``). Each check feeds the student's
 object reference inputs only, so one wrong TODO never fails another TODO's test.
 
-* TODO 1 :func:`check_conditioning`       one-hot context + how it scales the U-Net features
+* TODO 1 :func:`check_conditioning`       one-hot context + how it scales the features at every level
 * TODO 2 :func:`check_context_mask`       Bernoulli keep-mask: statistics, 0/1 values, (B, 1), generator
 * TODO 3 :func:`check_guided_eps_fn`      (1 + w) eps_cond - w eps_uncond from ONE batched forward call
 * TODO 4 :func:`check_guidance_sweep`     samples per (w, class), same noise for every w
@@ -76,8 +76,8 @@ def check_conditioning(one_hot_fn: Callable, unet_cls: type, seed: int = 0, batc
     missing, unexpected = model.load_state_dict(ref.state_dict(), strict=False)
     res.append(true("same parameter names as ConditionalUNet", not missing and not unexpected,
                     f"missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}", "none",
-                    hint="c_emb1 = EmbedBlock(c_dim, c1) (scales the middle), c_emb2 = EmbedBlock(c_dim, c0) "
-                         "(scales the first up block)"))
+                    hint="self.c_embs = nn.ModuleList([EmbedBlock(c_dim, ch) for ch in widths]): one "
+                         "context embedding per level, in level order"))
     if missing or unexpected:
         return res
     model.eval()
@@ -95,7 +95,7 @@ def check_conditioning(one_hot_fn: Callable, unet_cls: type, seed: int = 0, batc
     res.append(shape("output shape", got, x.shape))
     res.append(close("output with the context kept", got_keep, want_keep, atol=1e-4, rtol=1e-3,
                      hint="the context SCALES the features and the time SHIFTS them: "
-                          "m = c_emb1(c) * m + t_emb1(te); u1 = c_emb2(c) * up1(m, d2) + t_emb2(te)"))
+                          "film(h, i) returns self.c_embs[i](c) * h + self.t_embs[i](te)"))
     res.append(close("output with mixed c_mask (1 keep, 0 drop)", got, want, atol=1e-4, rtol=1e-3,
                      hint="multiply the context by the mask first: c = c.float() * c_mask.reshape(-1, 1)"))
     res.append(close("c_mask = 0 is the same as a zero context", got_drop, got_zero, atol=1e-5, rtol=1e-4,
