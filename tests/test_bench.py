@@ -41,3 +41,37 @@ def test_notebook_recipe_names_what_it_cannot_find(tmp_path):
     p.write_text(json.dumps(nb))
     r = assessment.notebook_recipe("gpu", p)
     assert r["T"] == 10 and r["CHS"] == (3,) and r["BATCH"] == 1
+
+
+def _encoder_input_depends_on_label(model) -> bool:
+    """Whether what down1 receives (down0's features, modulated or not) changes with the label."""
+    import torch
+    seen = []
+    handle = model.down1.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    x, t = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(0)), torch.tensor([10])
+    with torch.no_grad():
+        for k in (0, 7):
+            model(x, t, torch.eye(10)[[k]], torch.ones(1, 1))
+    handle.remove()
+    return not torch.equal(seen[0], seen[1])
+
+
+def test_conditioning_bench_compares_the_two_designs_it_names():
+    """bench.conditioning's baseline reads the label only after the encoder; the course's
+    ConditionalUNet already in the encoder."""
+    import torch
+    from bench import conditioning
+    from helpers.unet import ConditionalUNet
+    torch.manual_seed(0)
+    assert not _encoder_input_depends_on_label(conditioning.two_level_unet().eval())
+    assert _encoder_input_depends_on_label(ConditionalUNet(1, (16, 32), 1000, 10).eval())
+
+
+def test_conditioning_bench_runs_and_writes_its_table(tmp_path, monkeypatch):
+    from bench import conditioning
+    monkeypatch.setattr(conditioning, "RESULTS", tmp_path / "conditioning.json")
+    result = conditioning.main(["--steps", "2", "--per-class", "1"])
+    saved = json.loads((tmp_path / "conditioning.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert [r["model"] for r in saved["rows"]] == ["middle + up1 only (before)", "every level (ConditionalUNet)"]
+    assert all(set(r["accuracy_by_w"]) == {"0.0", "1.0", "3.0"} for r in saved["rows"])
