@@ -51,7 +51,6 @@ def two_level_unet(chs=(16, 32), T=1000, c_dim=10):
 def run(name: str, make_model, steps: int, per_class: int) -> dict:
     from helpers import Schedule, guidance
     from helpers.data import load_mnist, make_loader
-    from helpers.ddpm import context_mask, noise_loss
     from helpers.judge import judge_accuracy
     from helpers.train import train
     from helpers.unet import count_parameters
@@ -64,9 +63,7 @@ def run(name: str, make_model, steps: int, per_class: int) -> dict:
 
     def loss_fn(model, batch):
         x0, labels = batch
-        c = guidance.one_hot(labels, 10)
-        mask = context_mask(x0.shape[0], 0.1, generator=g)
-        return noise_loss(lambda a, b: model(a, b, c, mask), x0, sched, generator=g)
+        return guidance.cfg_loss(model, x0, labels, sched, 10, drop_prob=0.1, generator=g)
 
     loader = make_loader(x, y, batch_size=64, shuffle=True, seed=0, drop_last=True)
     t0 = time.perf_counter()

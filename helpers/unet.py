@@ -127,11 +127,7 @@ class UNetBackbone(nn.Module):
 class OptimizedUNet(UNetBackbone):
     """Notebook 03: the optimized noise predictor without context. ``forward(x, t)``: the sinusoidal
     time embedding, through two EmbedBlocks, shifts the middle and the first up-block features
-    (as notebook 02's TimeUNet did with t/T)."""
-
-    def __init__(self, in_ch: int = 1, chs: tuple[int, int] = (32, 64), T: int = 1000, groups: int = 8,
-                 t_dim: int = 32):
-        super().__init__(in_ch, chs, T, groups, t_dim)
+    (as notebook 02's TimeUNet did with t/T). Constructor: ``OptimizedUNet(in_ch, chs, T, groups, t_dim)``."""
 
     def _time_embeddings(self, chs: tuple[int, int], t_dim: int) -> None:
         c0, c1 = chs
