@@ -63,6 +63,7 @@ bench: $(STAMP)
 judge: $(STAMP)
 	$(PY) -m helpers.judge train --dataset mnist
 	$(PY) -m helpers.judge train --dataset fashion
+	$(PY) -m helpers.judge train --dataset flowers
 
 clean:
 	rm -rf grading bench/results .pytest_cache

@@ -51,6 +51,7 @@ __all__ = [
     "ImageEncoder", "FlowerCLIP", "caption_bank", "class_prompts", "class_embeddings", "augment",
     "clip_batch_loss", "train_clip", "embed_images", "zero_shot_accuracy", "retrieve",
     "image_context", "text_context", "hflip", "cond_diffusion_loss", "sample_from_prompt",
+    "retrieval_prior", "sample_from_context",
     "similarity_heatmap", "image_rows",
 ]
 
@@ -569,12 +570,43 @@ def sample_from_prompt(unet: nn.Module, clip_model: FlowerCLIP, prompt: str, sch
     """n images for one text prompt: c = the normalised text embedding (1, D) repeated n times,
     classifier-free guidance with scale ``w`` (:func:`helpers.ddpm.cfg_eps_fn`), DDIM with
     ``steps`` steps (eta = 0, the predicted clean image clipped to [-1, 1] at every step) from the
-    noise of ``torch.Generator().manual_seed(seed)``. Returns (n, *img_shape) in [-1, 1]."""
+    noise of ``torch.Generator().manual_seed(seed)``. Returns (n, *img_shape) in [-1, 1].
+
+    A U-Net trained on *image* embeddings reads the text embedding through the modality gap;
+    :func:`retrieval_prior` + :func:`sample_from_context` close it."""
+    return sample_from_context(unet, text_context(clip_model, prompt), sched, n=n, w=w, steps=steps, seed=seed,
+                               img_shape=img_shape, device=device, progress=progress)
+
+
+def sample_from_context(unet: nn.Module, context: torch.Tensor, sched: Schedule, n: int = 8, w: float = 2.0,
+                        steps: int = 50, seed: int = 0, img_shape=(3, 32, 32), device=None,
+                        progress: bool = False) -> torch.Tensor:
+    """n images for one context vector ``context`` (D,) or (1, D), used as given (no normalising):
+    classifier-free guidance ``w`` and DDIM as in :func:`sample_from_prompt`. (n, *img_shape) in [-1, 1]."""
     device = torch.device(device) if device is not None else next(unet.parameters()).device
-    c = text_context(clip_model, prompt).to(device).expand(n, -1)  # (n, D)
+    c = context.reshape(1, -1).to(device).expand(n, -1)  # (n, D)
     g = torch.Generator().manual_seed(seed)
     return ddim_sample(cfg_eps_fn(unet, c, w), (n, *img_shape), sched, steps=steps, generator=g, device=device,
                        clip_x0=True, progress=progress)
+
+
+def retrieval_prior(text_emb: torch.Tensor, image_bank: torch.Tensor, k: int = 16) -> torch.Tensor:
+    """A non-parametric *prior* from text embeddings to image embeddings, closing the modality gap.
+
+    For each unit text embedding (row of ``text_emb``, (P, D)), the ``k`` unit image embeddings of
+    ``image_bank`` (N, D) (the training photos, :func:`embed_images`) with the highest cosine
+    similarity, averaged and re-normalised: (P, D) unit vectors that lie among the image
+    embeddings the U-Net was trained on. DALL-E 2 (Ramesh et al. 2022) *learns* this map (its
+    "prior"); retrieving neighbours instead is the idea of kNN-Diffusion (Sheynin et al. 2023) and
+    retrieval-augmented diffusion (Blattmann et al. 2022). ``k = 1`` returns one training photo's
+    embedding (a copy risk); a larger ``k`` averages over many photos of what the text describes.
+    """
+    text_emb = F.normalize(text_emb.reshape(-1, text_emb.shape[-1]).float(), dim=-1)  # (P, D)
+    bank = F.normalize(image_bank.float(), dim=-1).to(text_emb.device)  # (N, D)
+    if not 1 <= k <= len(bank):
+        raise ValueError(f"k must be between 1 and the bank size {len(bank)}, got {k}")
+    top = (text_emb @ bank.T).topk(k, dim=1).indices  # (P, k)
+    return F.normalize(bank[top].mean(dim=1), dim=-1)  # (P, D)
 
 
 # --------------------------------------------------------------------------- plots

@@ -1,19 +1,23 @@
-"""Judge classifiers: small CNNs that score generated digits (MNIST, the assessment gate) and
-clothes (Fashion-MNIST, notebook 04's guidance curves).
+"""Judge classifiers: small CNNs that score generated digits (MNIST, the assessment gate),
+clothes (Fashion-MNIST, notebook 04's guidance curves) and flowers (the 32x32 RGB flower photos,
+notebooks 04 and 05).
 
 Architecture: a VGG-style stack of 3x3 conv + BatchNorm (Ioffe & Szegedy 2015) + ReLU with
 max-pooling and global average pooling (Lin et al. 2014, "Network in Network"); trained with
 AdamW (Loshchilov & Hutter 2019) and a one-cycle schedule (Smith & Topin 2019) on light
-random-affine augmentation. Weights ship in ``helpers/weights/{mnist,fashion}_judge.pt``;
-the measured test accuracy, parameters, seed and command are in ``helpers/weights/judges.json``.
+random-affine augmentation (digits, clothes) or random mirror + shift (flowers). Weights ship in
+``helpers/weights/{mnist,fashion,flowers}_judge.pt``; the measured test accuracy, parameters,
+seed and command are in ``helpers/weights/judges.json``.
 
-Inputs follow the course convention: images in [-1, 1], shape (N, 1, 28, 28) or (N, 1, 32, 32)
-(32 is centre-cropped to 28, so ``pad=2`` images score exactly like unpadded ones). The model
-normalises internally with its dataset's mean/std.
+Inputs follow the course convention: images in [-1, 1]. Digits and clothes: (N, 1, 28, 28) or
+(N, 1, 32, 32) (32 is centre-cropped to 28, so ``pad=2`` images score exactly like unpadded ones).
+Flowers: (N, 3, 32, 32), scored on the held-out 20% of the photos (``load_flowers(split="test")``),
+which no generative model in the course trains on. The model normalises internally with its
+dataset's per-channel mean/std.
 
 Command line::
 
-    python -m helpers.judge train --dataset mnist [--epochs N --seed S]   # retrain, write weights
+    python -m helpers.judge train --dataset mnist [--epochs N --seed S]   # mnist|fashion|flowers
     python -m helpers.judge evaluate --dataset mnist                        # print test accuracy
 """
 
@@ -40,13 +44,21 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 RECORD_FILE = WEIGHTS_DIR / "judges.json"
 
 # dataset -> (pixel mean, pixel std) on the [0, 1] scale, measured on each training set
-_NORM = {"mnist": (0.1307, 0.3081), "fashion": (0.2860, 0.3530)}
+# (per channel for the RGB flowers)
+_NORM = {"mnist": (0.1307, 0.3081), "fashion": (0.2860, 0.3530),
+         "flowers": ((0.4874, 0.4372, 0.3077), (0.2805, 0.2511, 0.2789))}
+# dataset -> (channels, classes, input size)
+_SHAPE = {"mnist": (1, 10, 28), "fashion": (1, 10, 28), "flowers": (3, 5, 32)}
 JUDGE_DATASETS = tuple(_NORM)
 _DEFAULTS = {  # dataset -> training recipe used for the shipped weights
     "mnist": dict(epochs=6, seed=0, batch_size=128, lr=3e-3, weight_decay=5e-4,
                   max_shift=2, max_rotate=10.0, scale=0.1),
     "fashion": dict(epochs=12, seed=0, batch_size=128, lr=3e-3, weight_decay=5e-4,
                     max_shift=2, max_rotate=0.0, scale=0.0),
+    # 2,783 photos: many short epochs; mirror + shift by up to 4 px (reflect padding), no colour
+    # jitter (colour is what tells a rose from a sunflower)
+    "flowers": dict(epochs=60, seed=0, batch_size=128, lr=3e-3, weight_decay=5e-4,
+                    max_shift=4, max_rotate=0.0, scale=0.0),
 }
 
 
@@ -56,7 +68,9 @@ def _canonical(dataset: str) -> str:
         return "fashion"
     if key == "mnist":
         return "mnist"
-    raise ValueError(f"unknown judge dataset {dataset!r}; expected 'mnist' or 'fashion'")
+    if key in ("flowers", "flower"):
+        return "flowers"
+    raise ValueError(f"unknown judge dataset {dataset!r}; expected 'mnist', 'fashion' or 'flowers'")
 
 
 def _conv(c_in: int, c_out: int) -> list[nn.Module]:
@@ -64,39 +78,46 @@ def _conv(c_in: int, c_out: int) -> list[nn.Module]:
 
 
 class JudgeNet(nn.Module):
-    """28x28 grey-scale classifier, ~279k parameters.
+    """Small image classifier, ~279k parameters (grey) or ~279k + 576 (RGB).
 
-    (N, 1, 28|32, 28|32) in [-1, 1] -> logits (N, 10). 28x28 -> conv32 -> pool 14x14 ->
-    conv64, conv64 -> pool 7x7 -> conv128, conv128 -> global average pool -> dropout -> linear.
+    Digits/clothes: (N, 1, 28|32, 28|32) in [-1, 1] -> logits (N, 10); 28x28 -> conv32 -> pool
+    14x14 -> conv64, conv64 -> pool 7x7 -> conv128, conv128 -> global average pool -> dropout ->
+    linear. Flowers: (N, 3, 32, 32) -> logits (N, 5), the same stack at 32 -> 16 -> 8.
     """
 
-    def __init__(self, dataset: str = "mnist", num_classes: int = 10, dropout: float = 0.2):
+    def __init__(self, dataset: str = "mnist", num_classes: int | None = None, dropout: float = 0.2):
         super().__init__()
-        mean, std = _NORM[_canonical(dataset)]
-        self.register_buffer("mean", torch.tensor(mean))
-        self.register_buffer("std", torch.tensor(std))
+        self.dataset = _canonical(dataset)
+        self.channels, classes, self.size = _SHAPE[self.dataset]
+        num_classes = classes if num_classes is None else num_classes
+        mean, std = _NORM[self.dataset]
+        view = (-1, 1, 1) if self.channels > 1 else ()  # scalar buffers for grey (as the shipped weights)
+        self.register_buffer("mean", torch.tensor(mean).view(view))
+        self.register_buffer("std", torch.tensor(std).view(view))
         self.features = nn.Sequential(
-            *_conv(1, 32), nn.MaxPool2d(2),  # (N, 32, 14, 14)
-            *_conv(32, 64), *_conv(64, 64), nn.MaxPool2d(2),  # (N, 64, 7, 7)
-            *_conv(64, 128), *_conv(128, 128),  # (N, 128, 7, 7)
+            *_conv(self.channels, 32), nn.MaxPool2d(2),  # (N, 32, S/2, S/2)
+            *_conv(32, 64), *_conv(64, 64), nn.MaxPool2d(2),  # (N, 64, S/4, S/4)
+            *_conv(64, 128), *_conv(128, 128),  # (N, 128, S/4, S/4)
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # (N, 128)
         )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(128, num_classes))
 
-    @staticmethod
-    def prepare(x: torch.Tensor) -> torch.Tensor:
-        """(N, 28|32, 28|32) or (N, 1, H, W) -> (N, 1, 28, 28), centre-cropping larger inputs."""
-        if x.dim() == 3:
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) or (N, C, H, W) -> (N, C, S, S), centre-cropping larger inputs (S = 28 for
+        digits and clothes, 32 for flowers)."""
+        c, s = self.channels, self.size
+        if x.dim() == 3 and c == 1:
             x = x.unsqueeze(1)  # (N, 1, H, W)
-        if x.dim() != 4 or x.shape[1] != 1 or x.shape[-1] < 28 or x.shape[-2] < 28:
-            raise ValueError(f"judge expects (N, 1, 28, 28) or (N, 1, 32, 32) images in [-1, 1], got {tuple(x.shape)}")
-        top, left = (x.shape[-2] - 28) // 2, (x.shape[-1] - 28) // 2
-        return x[..., top:top + 28, left:left + 28]  # (N, 1, 28, 28)
+        if x.dim() != 4 or x.shape[1] != c or x.shape[-1] < s or x.shape[-2] < s:
+            want = "(N, 1, 28, 28) or (N, 1, 32, 32)" if c == 1 else f"(N, {c}, {s}, {s})"
+            raise ValueError(f"the {self.dataset} judge expects {want} images in [-1, 1], got {tuple(x.shape)}")
+        top, left = (x.shape[-2] - s) // 2, (x.shape[-1] - s) // 2
+        return x[..., top:top + s, left:left + s]  # (N, C, S, S)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.prepare(x).float()
         x = ((x + 1) / 2 - self.mean) / self.std  # [-1, 1] -> [0, 1] -> standardised
-        return self.head(self.features(x))  # (N, 10)
+        return self.head(self.features(x))  # (N, classes)
 
 
 # --------------------------------------------------------------------------- loading and scoring
@@ -109,7 +130,7 @@ def _weights_path(dataset: str) -> Path:
 
 
 def load_judge(dataset: str = "mnist", device=None, weights: str | Path | None = None) -> JudgeNet:
-    """The pretrained judge for ``dataset`` ('mnist' or 'fashion'), in eval mode on ``device``
+    """The pretrained judge for ``dataset`` ('mnist', 'fashion' or 'flowers'), in eval mode on ``device``
     (default CPU). Weights come from ``helpers/weights/<dataset>_judge.pt`` unless ``weights``
     names another file."""
     dataset = _canonical(dataset)
@@ -134,16 +155,17 @@ def load_judge(dataset: str = "mnist", device=None, weights: str | Path | None =
 
 @torch.inference_mode()
 def judge_probs(images: torch.Tensor, dataset: str = "mnist", batch_size: int = 500, model=None) -> torch.Tensor:
-    """Class probabilities (N, 10) (float32, CPU) for images in [-1, 1]."""
+    """Class probabilities (N, classes) (float32, CPU) for images in [-1, 1]."""
     device = images.device if images.device.type != "meta" else torch.device("cpu")
     model = model if model is not None else load_judge(dataset, device)
     out = [F.softmax(model(images[i:i + batch_size].to(device)), dim=1).float().cpu()
            for i in range(0, len(images), batch_size)]
-    return torch.cat(out) if out else torch.zeros(0, 10)
+    return torch.cat(out) if out else torch.zeros(0, model.head[-1].out_features)
 
 
 def judge_predict(images: torch.Tensor, dataset: str = "mnist", batch_size: int = 500, model=None) -> torch.Tensor:
-    """Predicted labels (N,) int64 (CPU) for images in [-1, 1], shape (N, 1, 28|32, 28|32)."""
+    """Predicted labels (N,) int64 (CPU) for images in [-1, 1], shape (N, 1, 28|32, 28|32)
+    (digits, clothes) or (N, 3, 32, 32) (flowers)."""
     return judge_probs(images, dataset, batch_size, model).argmax(dim=1)
 
 
@@ -157,9 +179,25 @@ def judge_accuracy(images: torch.Tensor, labels: torch.Tensor, dataset: str = "m
 # --------------------------------------------------------------------------- training
 
 def _load_split(dataset: str, split: str, limit: int | None = None):
-    from .data import load_fashion_mnist, load_mnist
+    from .data import load_fashion_mnist, load_flowers, load_mnist
 
+    if dataset == "flowers":
+        x, y = load_flowers(size=32, split=split)  # (N, 3, 32, 32) in [-1, 1], (N,)
+        return (x[:limit], y[:limit]) if limit is not None else (x, y)
     return (load_mnist if dataset == "mnist" else load_fashion_mnist)(split, limit=limit)
+
+
+def _mirror_shift(x: torch.Tensor, g: torch.Generator, max_shift: int) -> torch.Tensor:
+    """Random horizontal mirror and a random shift by up to ``max_shift`` pixels (reflect
+    padding) per image: photos have no background colour to pad with."""
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=g) < 0.5
+    x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
+    p = max_shift
+    xp = F.pad(x, (p, p, p, p), mode="reflect")  # (N, C, H + 2p, W + 2p)
+    dy = torch.randint(0, 2 * p + 1, (n,), generator=g).tolist()
+    dx = torch.randint(0, 2 * p + 1, (n,), generator=g).tolist()
+    return torch.stack([xp[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
 
 
 def _augment(x: torch.Tensor, g: torch.Generator, max_shift: int, max_rotate: float, scale: float) -> torch.Tensor:
@@ -217,7 +255,7 @@ def _train(dataset: str, cfg: dict, out_dir, threads: int, command: str | None) 
     g = torch.Generator().manual_seed(cfg["seed"])
 
     x_train, y_train = _load_split(dataset, "train", cfg.get("limit"))  # (60000, 1, 28, 28) in [-1, 1]
-    x_test, y_test = _load_split(dataset, "test", cfg.get("limit"))  # (10000, 1, 28, 28)
+    x_test, y_test = _load_split(dataset, "test", cfg.get("limit"))  # (10000, 1, 28, 28); flowers (696, 3, 32, 32)
     model = JudgeNet(dataset)
     n_params = sum(p.numel() for p in model.parameters())
     steps_per_epoch = math.ceil(len(x_train) / cfg["batch_size"])
@@ -232,7 +270,10 @@ def _train(dataset: str, cfg: dict, out_dir, threads: int, command: str | None) 
         total, seen = 0.0, 0
         for i in range(0, len(perm), cfg["batch_size"]):
             idx = perm[i:i + cfg["batch_size"]]
-            xb = _augment(x_train[idx], g, cfg["max_shift"], cfg["max_rotate"], cfg["scale"])  # (B, 1, 28, 28)
+            if dataset == "flowers":
+                xb = _mirror_shift(x_train[idx], g, cfg["max_shift"])  # (B, 3, 32, 32)
+            else:
+                xb = _augment(x_train[idx], g, cfg["max_shift"], cfg["max_rotate"], cfg["scale"])  # (B, 1, 28, 28)
             loss = F.cross_entropy(model(xb), y_train[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -290,13 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.judge", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="retrain a judge from scratch (deterministic, CPU)")
-    tr.add_argument("--dataset", default="mnist", choices=["mnist", "fashion"])
+    tr.add_argument("--dataset", default="mnist", choices=list(JUDGE_DATASETS))
     tr.add_argument("--epochs", type=int, default=None)
     tr.add_argument("--seed", type=int, default=None)
     tr.add_argument("--threads", type=int, default=2)
     tr.add_argument("--out-dir", default=str(WEIGHTS_DIR))
     ev = sub.add_parser("evaluate", help="print a judge's test accuracy")
-    ev.add_argument("--dataset", default="mnist", choices=["mnist", "fashion"])
+    ev.add_argument("--dataset", default="mnist", choices=list(JUDGE_DATASETS))
     ev.add_argument("--weights", default=None)
     args = parser.parse_args(argv)
     if args.cmd == "train":

@@ -215,6 +215,50 @@ def test_cond_loss_and_sample_from_prompt_shapes():
     torch.testing.assert_close(a, b)
 
 
+def test_retrieval_prior_hand_worked():
+    """Bank of three unit vectors; the text [1, 0] has cosines 1, 0, 0.6 with them."""
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    text = torch.tensor([[2.0, 0.0]])  # not unit: normalised inside
+    torch.testing.assert_close(clip.retrieval_prior(text, bank, k=1), torch.tensor([[1.0, 0.0]]))
+    # k = 2: mean of [1, 0] and [0.6, 0.8] = [0.8, 0.4] -> normalised [2, 1] / sqrt(5)
+    torch.testing.assert_close(clip.retrieval_prior(text, bank, k=2), torch.tensor([[2.0, 1.0]]) / math.sqrt(5))
+    # k = N: the normalised mean of the whole bank, whatever the text
+    full = F.normalize(bank.mean(0, keepdim=True), dim=-1)
+    torch.testing.assert_close(clip.retrieval_prior(torch.tensor([[0.0, 1.0]]), bank, k=3), full)
+    two = clip.retrieval_prior(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), bank, k=1)  # (P, D) rows independent
+    torch.testing.assert_close(two, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match="k must be between 1 and the bank size 3"):
+            clip.retrieval_prior(text, bank, k=bad)
+
+
+def test_retrieval_prior_lands_among_image_embeddings():
+    """On random unit embeddings, the prior context is closer to the bank than the text itself,
+    unit norm, and k = 1 returns exactly the most similar bank row."""
+    g = torch.Generator().manual_seed(0)
+    bank = F.normalize(torch.randn(200, 16, generator=g) + 2.0, dim=-1)  # a cluster away from the texts
+    text = F.normalize(torch.randn(5, 16, generator=g), dim=-1)
+    prior = clip.retrieval_prior(text, bank, k=8)
+    assert prior.shape == (5, 16)
+    torch.testing.assert_close(prior.norm(dim=1), torch.ones(5))
+    best_text = (text @ bank.T).max(dim=1).values
+    assert bool(((prior @ bank.T).max(dim=1).values > best_text).all())
+    top1 = clip.retrieval_prior(text, bank, k=1)
+    torch.testing.assert_close(top1, bank[(text @ bank.T).argmax(dim=1)])
+
+
+def test_sample_from_context_equals_sample_from_prompt_on_the_text_context():
+    m = _tiny().eval()
+    torch.manual_seed(0)
+    unet = ConditionalUNet(in_ch=3, chs=(8, 16), c_dim=8).eval()
+    sched = Schedule.linear(50)
+    a = clip.sample_from_prompt(unet, m, "a red rose", sched, n=2, w=3.0, steps=3, seed=5)
+    b = clip.sample_from_context(unet, clip.text_context(m, "a red rose")[0], sched, n=2, w=3.0, steps=3, seed=5)
+    torch.testing.assert_close(a, b)
+    c = clip.sample_from_context(unet, clip.text_context(m, "a sunflower")[0], sched, n=2, w=3.0, steps=3, seed=5)
+    assert not torch.allclose(a, c)  # the context reaches the U-Net
+
+
 def test_train_clip_lowers_the_loss_on_a_few_photos():
     g = torch.Generator().manual_seed(0)
     y = torch.arange(5).repeat(16)  # 80 fake photos: one colour per class
