@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["EMA", "History", "train", "move_to"]
+__all__ = ["EMA", "History", "train", "move_to", "recalibrate_batchnorm"]
 
 CHECKPOINT_VERSION = 1
 
@@ -131,6 +131,36 @@ class EMA:
 
     def __repr__(self) -> str:
         return f"EMA(decay={self.decay}, warmup={self.warmup}, num_updates={self.num_updates})"
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches) -> nn.Module:
+    """Recompute the running mean and variance of every BatchNorm layer of ``model`` from scratch,
+    as the plain average over ``batches`` (an iterable of argument tuples: ``model(*batch)``).
+
+    Why: an :class:`EMA` averages the *weights*, but BatchNorm's running statistics were measured
+    on the activations of the live weights, not of the averaged ones; the mismatch shifts every
+    normalised activation at sampling time. Recomputing them for the weights you sample with is what
+    SWA does (Izmailov et al. 2018, ``torch.optim.swa_utils.update_bn``, which handles one-input
+    models only; a diffusion U-Net takes ``(x_t, t)``). For a diffusion model the batches should be
+    drawn like the training inputs: noisy images at uniformly random t. Returns ``model`` in eval
+    mode; a model without BatchNorm is returned unchanged (in eval mode).
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return model.eval()
+    momenta = {m: m.momentum for m in norms}
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+    model.train()
+    try:
+        for batch in batches:
+            model(*batch)
+    finally:
+        for m in norms:
+            m.momentum = momenta[m]
+    return model.eval()
 
 
 # --------------------------------------------------------------------------- History

@@ -75,3 +75,40 @@ def test_conditioning_bench_runs_and_writes_its_table(tmp_path, monkeypatch):
     assert saved == json.loads(json.dumps(result))
     assert [r["model"] for r in saved["rows"]] == ["middle + up1 only (before)", "every level (ConditionalUNet)"]
     assert all(set(r["accuracy_by_w"]) == {"0.0", "1.0", "3.0"} for r in saved["rows"])
+
+
+def test_text_to_image_bench_runs_and_writes_its_table(tmp_path, monkeypatch):
+    """bench.text_to_image: every context kind is sampled at every w and judged by both judges."""
+    from bench import text_to_image
+    from helpers.data import DataNotFoundError, load_flowers
+    try:
+        load_flowers(32, "test")
+    except DataNotFoundError:
+        import pytest
+        pytest.skip("no flower photos found (set COURSE_DATA_DIR)")
+    monkeypatch.setattr(text_to_image, "RESULTS", tmp_path / "text_to_image.json")
+    result = text_to_image.main(["--clip-steps", "2", "--diff-steps", "2", "--per-prompt", "1", "--limit", "20"])
+    saved = json.loads((tmp_path / "text_to_image.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert [r["context"] for r in saved["rows"]] == list(text_to_image.CONTEXTS)
+    for row in saved["rows"]:
+        assert set(row["judge_by_w"]) == set(row["clip_by_w"]) == {"0.0", "1.0", "3.0", "6.0"}
+        assert all(0 <= v <= 1 for v in row["judge_by_w"].values())
+    assert len(saved["cos_text_prior_k16"]) == 5
+
+
+def test_text_to_image_contexts_are_unit_and_the_prior_lies_in_the_bank():
+    import torch
+    import torch.nn.functional as F
+    from bench import text_to_image
+    from helpers import clip
+    torch.manual_seed(0)
+    cm = clip.FlowerCLIP(widths=(8, 16, 16)).eval()
+    bank = F.normalize(torch.randn(40, cm.embed_dim), dim=-1)
+    ctx = text_to_image.contexts(cm, bank)
+    assert set(ctx) == set(text_to_image.CONTEXTS)
+    for name, c in ctx.items():
+        assert c.shape == (5, cm.embed_dim)
+        torch.testing.assert_close(c.norm(dim=1), torch.ones(5))
+    # k = 1 returns bank rows exactly
+    assert all(any(torch.allclose(row, b) for b in bank) for row in ctx["prior k=1"])

@@ -1,6 +1,7 @@
 """helpers.train: EMA closed form, convergence on a known optimum, exact resume, time budget."""
 from __future__ import annotations
 
+import copy
 import time
 from collections import namedtuple
 
@@ -255,3 +256,45 @@ def test_history_plot_and_roundtrip():
     other = History()
     other.load_state_dict(hist.state_dict())
     assert other == hist
+
+
+def test_recalibrate_batchnorm_equals_torch_update_bn():
+    """Reference: torch.optim.swa_utils.update_bn on a one-input model gives the same buffers."""
+    from torch.optim.swa_utils import update_bn
+
+    from helpers.train import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(4 * 25, 6), nn.BatchNorm1d(6))
+    net[1].running_mean.fill_(5.0)  # stale statistics, as after training other weights
+    batches = [torch.randn(8, 2, 5, 5) * 3 + 1 for _ in range(5)]
+    ours, ref = copy.deepcopy(net), copy.deepcopy(net)
+    out = recalibrate_batchnorm(ours, [(b,) for b in batches])
+    update_bn(batches, ref)
+    assert out is ours and not ours.training
+    for a, b in zip(ours.modules(), ref.modules()):
+        if isinstance(a, nn.modules.batchnorm._BatchNorm):
+            torch.testing.assert_close(a.running_mean, b.running_mean)
+            torch.testing.assert_close(a.running_var, b.running_var)
+            assert a.momentum == 0.1  # restored
+    # the first layer's mean is the average over the batches of each batch's per-channel mean
+    conv_out = [net[0](b) for b in batches]
+    expected = torch.stack([c.mean(dim=(0, 2, 3)) for c in conv_out]).mean(0)
+    torch.testing.assert_close(ours[1].running_mean, expected.detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_recalibrate_batchnorm_multi_input_and_no_bn():
+    from helpers.train import recalibrate_batchnorm
+    from helpers.unet import OptimizedUNet, TimeUNet
+
+    torch.manual_seed(0)
+    unet = TimeUNet(in_ch=1, chs=(8, 16), T=50)
+    x, t = torch.randn(4, 1, 28, 28), torch.randint(0, 50, (4,))
+    recalibrate_batchnorm(unet, [(x, t)])
+    bn = next(m for m in unet.modules() if isinstance(m, nn.BatchNorm2d))
+    assert int(bn.num_batches_tracked) == 1 and not unet.training
+    gn = OptimizedUNet(in_ch=1, chs=(8, 16), T=50)  # GroupNorm only: nothing to recompute
+    before = {k: v.clone() for k, v in gn.state_dict().items()}
+    recalibrate_batchnorm(gn, [(x, t)])
+    assert all(torch.equal(before[k], v) for k, v in gn.state_dict().items()) and not gn.training
