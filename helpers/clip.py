@@ -414,14 +414,11 @@ def class_embeddings(model: FlowerCLIP, prompts: Sequence[str] | Sequence[Sequen
 
 def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
     """Random horizontal flip and random translation by up to ``pad`` pixels (reflect padding),
-    per image. No colour changes: colour is what tells a rose from a sunflower."""
-    B, _, H, W = x.shape
-    flip = torch.rand(B, generator=generator) < 0.5
-    x = torch.where(flip.to(x.device).view(B, 1, 1, 1), x.flip(-1), x)
-    xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")  # (B, C, H+2p, W+2p)
-    dy = torch.randint(0, 2 * pad + 1, (B,), generator=generator).tolist()
-    dx = torch.randint(0, 2 * pad + 1, (B,), generator=generator).tolist()
-    return torch.stack([xp[i, :, dy[i]:dy[i] + H, dx[i]:dx[i] + W] for i in range(B)])
+    per image (:func:`helpers.data.mirror_shift`). No colour changes: colour is what tells a rose
+    from a sunflower."""
+    from .data import mirror_shift
+
+    return mirror_shift(x, generator, pad)
 
 
 def clip_batch_loss(model: FlowerCLIP, images: torch.Tensor, labels: torch.Tensor, bank_labels: torch.Tensor,

@@ -50,7 +50,7 @@ __all__ = [
     "data_root_candidates", "find_dataset", "cache_dir",
     "load_mnist", "load_fashion_mnist", "load_flowers", "stratified_split",
     "make_loader", "mnist_loader", "fashion_loader", "flowers_loader",
-    "to_unit", "to_signed",
+    "to_unit", "to_signed", "mirror_shift",
 ]
 
 # --------------------------------------------------------------------------- constants
@@ -534,6 +534,20 @@ def _download_flowers(folder: Path) -> None:
 def _stack_first(batch):
     """Collate for a label-free TensorDataset: yield the image tensor itself, not a 1-tuple."""
     return torch.stack([b[0] for b in batch])
+
+
+def mirror_shift(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
+    """Photo augmentation: a random horizontal mirror and a random shift by up to ``pad`` pixels
+    (reflect padding: photos have no background colour to pad with), per image. No colour
+    changes: colour is what tells a rose from a sunflower. (B, C, H, W) -> (B, C, H, W).
+    Used to train the flower CLIP (``helpers.clip.augment``) and the flower judge."""
+    B, _, H, W = x.shape
+    flip = torch.rand(B, generator=generator) < 0.5
+    x = torch.where(flip.to(x.device).view(B, 1, 1, 1), x.flip(-1), x)
+    xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")  # (B, C, H+2p, W+2p)
+    dy = torch.randint(0, 2 * pad + 1, (B,), generator=generator).tolist()
+    dx = torch.randint(0, 2 * pad + 1, (B,), generator=generator).tolist()
+    return torch.stack([xp[i, :, dy[i]:dy[i] + H, dx[i]:dx[i] + W] for i in range(B)])
 
 
 def make_loader(images: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 128,

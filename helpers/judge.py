@@ -187,19 +187,6 @@ def _load_split(dataset: str, split: str, limit: int | None = None):
     return (load_mnist if dataset == "mnist" else load_fashion_mnist)(split, limit=limit)
 
 
-def _mirror_shift(x: torch.Tensor, g: torch.Generator, max_shift: int) -> torch.Tensor:
-    """Random horizontal mirror and a random shift by up to ``max_shift`` pixels (reflect
-    padding) per image: photos have no background colour to pad with."""
-    n, _, h, w = x.shape
-    flip = torch.rand(n, generator=g) < 0.5
-    x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
-    p = max_shift
-    xp = F.pad(x, (p, p, p, p), mode="reflect")  # (N, C, H + 2p, W + 2p)
-    dy = torch.randint(0, 2 * p + 1, (n,), generator=g).tolist()
-    dx = torch.randint(0, 2 * p + 1, (n,), generator=g).tolist()
-    return torch.stack([xp[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
-
-
 def _augment(x: torch.Tensor, g: torch.Generator, max_shift: int, max_rotate: float, scale: float) -> torch.Tensor:
     """Random affine per image (shift in pixels, rotation in degrees, scale), background -1."""
     n = x.shape[0]
@@ -251,6 +238,8 @@ def train_judge(dataset: str = "mnist", epochs: int | None = None, seed: int | N
 
 
 def _train(dataset: str, cfg: dict, out_dir, threads: int, command: str | None) -> dict:
+    from .data import mirror_shift
+
     torch.manual_seed(cfg["seed"])
     g = torch.Generator().manual_seed(cfg["seed"])
 
@@ -271,7 +260,7 @@ def _train(dataset: str, cfg: dict, out_dir, threads: int, command: str | None) 
         for i in range(0, len(perm), cfg["batch_size"]):
             idx = perm[i:i + cfg["batch_size"]]
             if dataset == "flowers":
-                xb = _mirror_shift(x_train[idx], g, cfg["max_shift"])  # (B, 3, 32, 32)
+                xb = mirror_shift(x_train[idx], g, cfg["max_shift"])  # (B, 3, 32, 32)
             else:
                 xb = _augment(x_train[idx], g, cfg["max_shift"], cfg["max_rotate"], cfg["scale"])  # (B, 1, 28, 28)
             loss = F.cross_entropy(model(xb), y_train[idx])

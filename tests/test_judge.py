@@ -143,16 +143,17 @@ def test_flowers_training_is_reproducible(tmp_path):
 
 
 def test_mirror_shift_augmentation():
-    """Flower augmentation: with no shift every image is itself or its mirror image, and both occur;
-    with a shift every image is a window of its reflect-padded self (no blank borders)."""
-    from helpers.judge import _mirror_shift
+    """Flower augmentation (helpers.data.mirror_shift, used by the flower judge and the flower CLIP):
+    with no shift every image is itself or its mirror image, and both occur; with a shift every
+    image is a window of its reflect-padded self (no blank borders)."""
+    from helpers.data import mirror_shift as _mirror_shift
 
     x = torch.randn(64, 3, 8, 8)
-    out = _mirror_shift(x, torch.Generator().manual_seed(0), max_shift=0)
+    out = _mirror_shift(x, torch.Generator().manual_seed(0), pad=0)
     same = (out == x).flatten(1).all(1)
     mirrored = (out == x.flip(-1)).flatten(1).all(1)
     assert bool((same | mirrored).all()) and 10 < int(same.sum()) < 54
-    out = _mirror_shift(x, torch.Generator().manual_seed(1), max_shift=2)
+    out = _mirror_shift(x, torch.Generator().manual_seed(1), pad=2)
     assert out.shape == x.shape
     for i in range(8):
         windows = [F.pad(v[None], (2, 2, 2, 2), mode="reflect")[0, :, dy:dy + 8, dx:dx + 8]
