@@ -11,7 +11,11 @@ the README's "how long" table come from the full profile, one notebook at a time
 idle machine::
 
     python -m bench.notebooks --profile full            # all six, ~26 min on a 2-core CPU
-    python -m bench.notebooks --profile full 02 03      # some of them
+    python -m bench.notebooks --profile full 02 03      # some of them, in the order given
+
+On a GPU the figures go to ``bench/results/notebooks_<profile>_cuda.json`` (and the executed
+copies to ``notebooks/<profile>_cuda/``), next to the CPU ones, never over them.
+``bench/device_check.sh`` is the script a lent GPU machine runs (offline, within its lease).
 
 Timings on a shared machine are upper bounds: the load average before and after each run is
 recorded next to it so a noisy figure can be recognised.
@@ -99,26 +103,45 @@ def run_one(assignment: str, profile: str, timeout: int, out_dir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.notebooks", description=__doc__.split("\n\n")[0])
-    p.add_argument("assignments", nargs="*", help="ids or their number prefixes (default: all)")
+    p.add_argument("assignments", nargs="*",
+                   help="ids or their number prefixes, run in the order given (default: all, in order)")
     p.add_argument("--profile", default=os.environ.get("BENCH_PROFILE", "smoke"), choices=["smoke", "full"])
     p.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds for the whole run (e.g. a lent GPU's lease): a notebook is not started "
+                        "with less than --min-left seconds left, and no cell may outlast the budget")
+    p.add_argument("--min-left", type=float, default=30.0)
     args = p.parse_args(argv)
     import torch
 
+    start = time.monotonic()
     ids = sorted(d.name for d in SOURCE.iterdir() if (d / f"{d.name}.ipynb").exists())
     if args.assignments:
-        ids = [i for i in ids if any(i.startswith(a) for a in args.assignments)]
-    out_json = RESULTS / f"notebooks_{args.profile}.json"
+        ids = [i for a in args.assignments for i in ids if i.startswith(a)]
+        ids = list(dict.fromkeys(ids))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    # CPU figures and GPU figures are kept apart: a GPU run never overwrites the CPU table
+    tag = args.profile if device == "cpu" else f"{args.profile}_{device}"
+    out_json = RESULTS / f"notebooks_{tag}.json"
     previous = json.loads(out_json.read_text()) if out_json.exists() else {}
     runs = previous.get("runs", {})
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    gpu_name = torch.cuda.get_device_name(0) if device == "cuda" else None
     failed = False
+    done = []
     for a in ids:
-        print(f"[notebooks] {a} ({args.profile} profile, {device}) ...", flush=True)
-        r = run_one(a, args.profile, args.timeout, RESULTS / "notebooks" / args.profile)
-        r.update(device=device, cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
-                 when=dt.datetime.now().isoformat(timespec="seconds"))
+        timeout = args.timeout
+        if args.budget is not None:
+            left = args.budget - (time.monotonic() - start)
+            if left < args.min_left:
+                print(f"[notebooks] {a} skipped: {left:.0f} s of the {args.budget:.0f} s budget left", flush=True)
+                continue
+            timeout = max(1, int(min(timeout, left)))
+        print(f"[notebooks] {a} ({args.profile} profile, {gpu_name or device}) ...", flush=True)
+        r = run_one(a, args.profile, timeout, RESULTS / "notebooks" / tag)
+        r.update(device=device, gpu=gpu_name, torch=torch.__version__, cpu_count=os.cpu_count(),
+                 torch_threads=torch.get_num_threads(), when=dt.datetime.now().isoformat(timespec="seconds"))
         runs[a] = r
+        done.append(a)
         failed |= r["error"] is not None
         status = "ok" if r["error"] is None else f"ERROR {r['error']}"
         print(f"  {r['seconds']:.0f} s ({status}); load {r['load_before']:.1f} -> {r['load_after']:.1f}; "
@@ -130,11 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         out_json.write_text(json.dumps({"machine": platform.platform(), "runs": runs}, indent=2) + "\n")
     print(f"[notebooks] wrote {out_json}")
     print(f"{'notebook':28s} {'seconds':>8s}  load")
-    for a in ids:
+    for a in done:
         r = runs[a]
         print(f"{a:28s} {r['seconds']:8.0f}  {r['load_before']:.1f}/{r['load_after']:.1f}"
               + ("" if r["error"] is None else "  ERROR"))
-    return 1 if failed else 0
+    return 1 if failed or len(done) < len(ids) else 0
 
 
 if __name__ == "__main__":
