@@ -118,7 +118,7 @@ def train_instructor(device, steps: int = STEPS, every: int = 250, gate_dir: Pat
         t = torch.randint(0, T, (B,), device=x0.device)
         noise = torch.randn_like(x0)
         c = F.one_hot(labels, 10).float()
-        mask = context_mask(B, P_DROP).to(x0.device)
+        mask = context_mask(B, P_DROP).to(x0.device, non_blocking=True)
         return noise_loss(lambda xt, tt: m(xt, tt, c, mask), x0, sched, t=t, noise=noise)
 
     seed_everything(0)

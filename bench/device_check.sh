@@ -39,12 +39,14 @@ fi
   python3 -c "import sys, torch, nbclient, ipykernel, helpers; print('python', sys.version.split()[0], \
 '| torch', torch.__version__, '| cuda', torch.cuda.is_available(), \
 torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" || exit 1
-  for id in $IDS; do
+  n=0
+  for id in $IDS; do                 # an id may repeat (a second run of the same notebook)
+    n=$((n + 1))
     left=$((BUDGET - SECONDS))
     python3 -m bench.notebooks --profile "$PROFILE" --budget "$left" --min-left 40 "$id"
     cp bench/results/notebooks_"$PROFILE"*.json "$OUT"/ 2>/dev/null
     for nb in bench/results/notebooks/"$PROFILE"_cuda/"$id"*.ipynb; do
-      [ -f "$nb" ] && cp "$nb" "$OUT"/
+      [ -f "$nb" ] && cp "$nb" "$OUT/run${n}_$(basename "$nb")"
     done
   done
   echo "[device_check] done in $SECONDS s"

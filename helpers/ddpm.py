@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.utils.weak
 import torch.nn.functional as F
 
 from .schedules import Schedule
@@ -24,11 +25,36 @@ from .schedules import Schedule
 EpsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+# device copies of schedule tensors that live on the CPU, made once (see _on_device)
+_DEVICE_COPIES = torch.utils.weak.WeakIdKeyDictionary()
+
+
+def _on_device(coeffs: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``coeffs`` on ``device``, copied once and reused while ``coeffs`` is unchanged.
+
+    A training loop calls ``extract(sched.<coeffs>, t, ...)`` with a CPU schedule and ``t`` on
+    the GPU every step; a fresh blocking copy each time makes the CPU wait for all queued GPU
+    work, so the two never overlap. The cache is keyed on the tensor's identity and checked
+    against its version counter, so an in-place change of the coefficients is never missed.
+    """
+    if coeffs.device == device or coeffs.requires_grad:
+        return coeffs.to(device)
+    try:
+        version = coeffs._version
+    except RuntimeError:  # an inference-mode tensor keeps no version counter: copy every time
+        return coeffs.to(device)
+    per_device = _DEVICE_COPIES.setdefault(coeffs, {})
+    hit = per_device.get(device)
+    if hit is None or hit[0] != version:
+        hit = per_device[device] = (version, coeffs.detach().to(device))
+    return hit[1]
+
+
 def extract(coeffs: torch.Tensor, t: torch.Tensor | int, x_shape: torch.Size) -> torch.Tensor:
     """Gather ``coeffs[t]`` per sample and shape it (B, 1, 1, 1) to broadcast over an image batch."""
     if not torch.is_tensor(t):
         t = torch.full((x_shape[0],), int(t), dtype=torch.long)
-    out = coeffs.to(t.device)[t.long()]  # (B,)
+    out = _on_device(coeffs, t.device)[t.long()]  # (B,)
     return out.reshape(-1, *([1] * (len(x_shape) - 1)))  # (B, 1, 1, 1)
 
 

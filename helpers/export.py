@@ -17,6 +17,7 @@ References: Ho et al. 2020 (DDPM), Ho & Salimans 2022 (classifier-free guidance)
 """
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass, field
@@ -119,6 +120,7 @@ class ExportedModel:
     sched: Schedule
     path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    program: Any = None  # the torch.export program ``net`` was made from (None: ``net`` is a plain module)
 
     @property
     def w(self) -> float:
@@ -134,8 +136,21 @@ class ExportedModel:
         return int(self.config["channels"]), s, s
 
     def to(self, device) -> "ExportedModel":
-        """Move the network to ``device`` (the graph module of ``torch.export`` moves like any module)."""
-        if isinstance(self.net, nn.Module):
+        """Run the network on ``device``.
+
+        An exported program is moved with ``torch.export.passes.move_to_device_pass``, not with
+        ``Module.to``: the program records the device of its inputs and of the tensors its graph
+        creates (an export made on the CPU checks "Tensor device mismatch! Expected: cpu" on
+        every call), and ``.to`` moves only the weights. A plain module moves with ``.to``.
+        """
+        device = torch.device(device)
+        if self.program is not None:
+            current = next(iter(self.net.parameters()), torch.empty(0)).device
+            if current != device:
+                from torch.export.passes import move_to_device_pass
+                # the pass moves the program's own weights: work on a copy, keep the loaded one
+                self.net = move_to_device_pass(copy.deepcopy(self.program), device).module()
+        elif isinstance(self.net, nn.Module):
             self.net = self.net.to(device)
         return self
 
@@ -175,5 +190,5 @@ def load_exported(path: str | Path, device=None) -> ExportedModel:
     if config.get("format") != FORMAT:
         raise ValueError(f"{path}: format {config.get('format')!r}, expected {FORMAT!r}")
     sched = Schedule.from_betas(torch.tensor(config["betas"], dtype=torch.float64))
-    model = ExportedModel(program.module(), config, sched, path)
+    model = ExportedModel(program.module(), config, sched, path, program=program)
     return model.to(device) if device is not None else model

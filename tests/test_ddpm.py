@@ -226,3 +226,24 @@ def test_p_sample_loop_clip_x0_keeps_a_bad_model_in_range():
                                  clip_x0=True, progress=False)
     assert raw.abs().max() > 3
     assert clipped.abs().max() <= 1.0 + 1e-4
+
+
+def test_extract_copies_cpu_coefficients_to_the_step_device_once():
+    """Training calls extract(cpu_schedule_tensor, t_on_gpu, ...) every step: the device copy is
+    made once and reused (a fresh blocking copy per call stalls a GPU), and an in-place change
+    of the coefficients is still seen. "meta" stands in for a GPU on machines without one."""
+    coeffs = torch.linspace(0.1, 1.0, 10)
+    t_meta = torch.tensor([0, 9, 3], device="meta")
+    a = ddpm._on_device(coeffs, torch.device("meta"))
+    assert a.device.type == "meta" and a.shape == (10,)
+    assert ddpm._on_device(coeffs, torch.device("meta")) is a                     # cached
+    assert ddpm.extract(coeffs, t_meta, (3, 1, 4, 4)).shape == (3, 1, 1, 1)
+    coeffs.mul_(2)                                                                # in place: version changes
+    assert ddpm._on_device(coeffs, torch.device("meta")) is not a
+    assert ddpm._on_device(coeffs, torch.device("cpu")) is coeffs                 # same device: no copy
+    # values: the cached path gathers exactly coeffs[t] (checked on the CPU, where data exists)
+    t = torch.tensor([0, 9, 3])
+    assert torch.equal(ddpm.extract(coeffs, t, (3, 1, 2, 2)).flatten(), coeffs[t])
+    with torch.inference_mode():                                                  # no version counter there
+        inf = torch.linspace(0.0, 1.0, 5)
+    assert ddpm._on_device(inf, torch.device("meta")).device.type == "meta"

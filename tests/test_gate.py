@@ -155,6 +155,41 @@ def test_export_loads_in_a_fresh_process(tmp_path):
     assert "(3, 1, 28, 28) 1.0" in out.stdout
 
 
+def _devices_to_try():
+    yield "meta"   # shapes only, no data: proves the program's device checks move, on any machine
+    if torch.cuda.is_available():
+        yield "cuda"
+
+
+@pytest.mark.parametrize("device", list(_devices_to_try()))
+def test_exported_model_moves_to_another_device(tmp_path, device):
+    """An export made on the CPU must sample on a GPU (06 on Colab; the gate with device="cuda").
+
+    Seen on an H200: ``program.module().to("cuda")`` moves the weights, but the program still
+    checks that its inputs are on the CPU ("Tensor device mismatch! Expected: cpu"), so the
+    notebook's gate drew 0 digits. ``ExportedModel.to`` moves the whole program instead.
+    """
+    torch.manual_seed(2)
+    m = ConditionalUNet(chs=(8, 16), T=400).eval()
+    loaded = load_exported(export_model(m, tmp_path / "m.pt2", sched=SCHED, w=2.0))
+    args = (torch.randn(3, 1, 28, 28), torch.tensor([0, 7, 399]), torch.eye(10)[[1, 2, 3]], torch.ones(3, 1))
+    on = [a.to(device) for a in args]
+    with pytest.raises(Exception):          # the naive move is what broke: keep proving the test can fail
+        loaded.program.module().to(device)(*on)
+    loaded.to(device)
+    with torch.inference_mode():
+        out = loaded.net(*on)
+        assert out.shape == (3, 1, 28, 28) and out.device.type == device
+        if device != "meta":
+            assert torch.allclose(out.cpu(), m(*args), atol=1e-4)
+        labels = torch.tensor([4, 5, 6], device=device)
+        guided = loaded.eps_fn(labels)(on[0], on[1])   # what the gate's sampler calls
+        assert guided.shape == (3, 1, 28, 28) and guided.device.type == device
+    loaded.to("cpu")                       # and back: the loaded program itself was not moved
+    with torch.inference_mode():
+        assert torch.allclose(loaded.net(*args), m(*args), atol=1e-5)
+
+
 def test_bad_files_give_a_failed_report(tmp_path):
     r = gate.run_gate(tmp_path / "missing.pt2", progress=False)
     assert not r.passed and "could not load" in r.error

@@ -76,6 +76,29 @@ def test_ema_warmup_uses_smaller_decay_first():
     assert ema.current_decay() == 0.9  # capped at decay
 
 
+
+def test_ema_update_equals_the_per_tensor_loop_bit_for_bit():
+    """The multi-tensor update is a speed change only: same bits as mul_(d).add_(p, alpha=1-d)."""
+    from helpers.unet import ConditionalUNet
+    torch.manual_seed(0)
+    m = ConditionalUNet(chs=(8, 16), T=50)
+    ema = EMA(m, decay=0.97, warmup=True)
+    loop = {k: v.clone() for k, v in ema.model.state_dict().items()}
+    for _ in range(3):
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(torch.randn_like(p))
+        d = ema.current_decay()
+        ema.update(m)
+        live = m.state_dict()
+        for k in loop:
+            if loop[k].dtype.is_floating_point and k in dict(m.named_parameters()):
+                loop[k].mul_(d).add_(live[k], alpha=1 - d)
+            else:
+                loop[k].copy_(live[k])
+    for k, v in ema.model.state_dict().items():
+        assert torch.equal(v, loop[k]), k
+
 def test_ema_copy_to_context_and_state_dict():
     m = scalar_model(1.0)
     ema = EMA(m, decay=0.5)
