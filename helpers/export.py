@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,10 @@ class ExportedModel:
             if current != device:
                 from torch.export.passes import move_to_device_pass
                 # the pass moves the program's own weights: work on a copy, keep the loaded one
-                self.net = move_to_device_pass(copy.deepcopy(self.program), device).module()
+                with warnings.catch_warnings():  # torch 2.11's deepcopy of a program warns about its own internals
+                    warnings.simplefilter("ignore", FutureWarning)
+                    program = copy.deepcopy(self.program)
+                self.net = move_to_device_pass(program, device).module()
         elif isinstance(self.net, nn.Module):
             self.net = self.net.to(device)
         return self
@@ -180,7 +184,9 @@ def load_exported(path: str | Path, device=None) -> ExportedModel:
         raise FileNotFoundError(f"no exported model at {path} (the notebook writes {EXPORT_FILENAME})")
     extra = {CONFIG_NAME: ""}
     try:
-        program = torch.export.load(str(path), extra_files=extra)
+        with warnings.catch_warnings():  # torch's own loader warns that its read-only buffer is read-only
+            warnings.filterwarnings("ignore", message="The given buffer is not writable")
+            program = torch.export.load(str(path), extra_files=extra)
     except Exception as exc:  # not a torch.export archive
         raise ValueError(f"{path} is not a torch.export file written by helpers.export: {exc}") from exc
     try:
