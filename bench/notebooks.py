@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.budget is not None:
             left = args.budget - (time.monotonic() - start)
             if left < args.min_left:
-                print(f"[notebooks] {a} skipped: {left:.0f} s of the {args.budget:.0f} s budget left", flush=True)
+                print(f"[notebooks] {a} skipped: {left:.0f} s of the budget left, under --min-left "
+                      f"{args.min_left:.0f} s", flush=True)
                 continue
             timeout = max(1, int(min(timeout, left)))
         print(f"[notebooks] {a} ({args.profile} profile, {gpu_name or device}) ...", flush=True)

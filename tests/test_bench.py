@@ -112,3 +112,14 @@ def test_text_to_image_contexts_are_unit_and_the_prior_lies_in_the_bank():
         torch.testing.assert_close(c.norm(dim=1), torch.ones(5))
     # k = 1 returns bank rows exactly
     assert all(any(torch.allclose(row, b) for b in bank) for row in ctx["prior k=1"])
+
+
+def test_notebooks_bench_keeps_the_given_order_and_respects_its_budget(capsys):
+    """A leased GPU runs the most needed notebook first and never starts one it cannot finish."""
+    from bench import notebooks
+    rc = notebooks.main(["06", "01", "--profile", "smoke", "--budget", "0"])
+    out = capsys.readouterr().out
+    assert rc == 1                                   # nothing ran: not a success
+    i06, i01 = out.index("06_assessment skipped"), out.index("01_unets skipped")
+    assert i06 < i01                                 # the order given, not sorted
+    assert "under --min-left" in out
