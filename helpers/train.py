@@ -96,7 +96,7 @@ class EMA:
         if avg:
             # shadow = d * shadow + (1 - d) * p for all tensors at once: the same arithmetic as a
             # loop of mul_/add_, in a few multi-tensor kernels instead of two launches per tensor
-            # (on a GPU a per-tensor loop costs more time than the averaging itself)
+            # (on a GPU each launch costs CPU time, and a U-Net has about a hundred tensors)
             torch._foreach_mul_(avg, d)
             torch._foreach_add_(avg, new, alpha=1 - d)
         buffers = dict(model.named_buffers())
