@@ -148,7 +148,11 @@ class ExportedModel:
         if self.program is not None:
             current = next(iter(self.net.parameters()), torch.empty(0)).device
             if current != device:
-                from torch.export.passes import move_to_device_pass
+                try:
+                    from torch.export.passes import move_to_device_pass  # torch >= 2.6
+                except ImportError:  # older torch has no such pass: move the weights only (the CPU gate is unaffected)
+                    self.net = self.net.to(device)
+                    return self
                 # the pass moves the program's own weights: work on a copy, keep the loaded one
                 with warnings.catch_warnings():  # torch 2.11's deepcopy of a program warns about its own internals
                     warnings.simplefilter("ignore", FutureWarning)
