@@ -79,7 +79,7 @@ def class_diversity(images: torch.Tensor) -> float:
     k, n = images.shape[:2]
     if n < 2:
         raise ValueError("need at least 2 samples per class to measure diversity")
-    flat = images.reshape(k, n, -1).double()  # (k, n, D)
+    flat = images.detach().cpu().reshape(k, n, -1).double()  # (k, n, D); on the CPU: MPS has no float64
     d = torch.cdist(flat, flat) / flat.shape[-1] ** 0.5  # (k, n, n) RMS distances
     iu = torch.triu_indices(n, n, offset=1)
     return d[:, iu[0], iu[1]].mean().item()
@@ -91,7 +91,7 @@ def saturation(images: torch.Tensor, threshold: float = 0.98, ends: str = "both"
     if ends not in ("both", "high"):
         raise ValueError(f"ends must be 'both' or 'high', got {ends!r}")
     x = images.abs() if ends == "both" else images
-    return (x > threshold).double().mean().item()
+    return (x > threshold).cpu().double().mean().item()
 
 
 def guidance_metrics(sweep: torch.Tensor, ws: Sequence[float], dataset: str = "fashion",

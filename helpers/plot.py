@@ -179,7 +179,7 @@ def plot_schedules(scheds, title: str | None = None) -> Figure:
     fig, axes = _subplots(1, 3, figsize=(12, 3.4))
     ax_b, ax_a, ax_s = axes[0]
     for name, s in scheds.items():
-        abar = s.alphas_cumprod.detach().double().cpu().numpy()
+        abar = s.alphas_cumprod.detach().cpu().double().numpy()
         t = np.arange(len(abar))
         ax_b.plot(t, s.betas.detach().cpu().numpy(), label=name)
         ax_a.plot(t, abar, label=name)

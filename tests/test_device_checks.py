@@ -43,6 +43,19 @@ def test_profile_switch(monkeypatch):
         helpers.get_profile()
 
 
+def test_pick_by_device_kind(monkeypatch):
+    """CUDA gets the gpu sizes; an Apple GPU gets the cpu sizes unless mps= is given."""
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    sizes = dict(smoke=1, cpu=2, gpu=3)
+    assert helpers.pick(**sizes, device="cpu") == 2
+    assert helpers.pick(**sizes, device="cuda") == 3
+    assert helpers.pick(**sizes, device="mps") == 2
+    assert helpers.pick(**sizes, mps=4, device="mps") == 4
+    assert helpers.pick(smoke=1, cpu=2, device="cuda") == 2     # no gpu size: the cpu one
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    assert helpers.pick(**sizes, device="cuda") == 1 and helpers.pick(**sizes, device="mps") == 1
+
+
 def test_seed_everything_is_reproducible():
     g = helpers.seed_everything(7)
     a = torch.randn(3), torch.randn(3, generator=g)

@@ -247,6 +247,18 @@ def test_check_guidance_sweep_accepts_reference_and_rejects_mistakes(ns):
         assert not ok(nb04.check_guidance_sweep(wrong)), wrong.__name__
 
 
+def test_diversity_and_saturation_by_hand():
+    """Hand-worked: two classes of two images each, all-black vs all-white and two greys."""
+    black, white = -torch.ones(1, 4, 4), torch.ones(1, 4, 4)
+    grey_a, grey_b = torch.full((1, 4, 4), 0.25), torch.full((1, 4, 4), -0.25)
+    images = torch.stack([torch.stack([black, white]), torch.stack([grey_a, grey_b])])  # (2, 2, 1, 4, 4)
+    # RMS pixel distance within class 0 is |1 - (-1)| = 2, within class 1 it is 0.5: mean 1.25
+    assert guidance.class_diversity(images) == pytest.approx(1.25)
+    x = torch.tensor([-1.0, 0.99, 0.5, 1.0])
+    assert guidance.saturation(x) == 0.75                 # -1, 0.99 and 1 are beyond 0.98 in size
+    assert guidance.saturation(x, ends="high") == 0.5     # only 0.99 and 1 at the white end
+
+
 def test_prefer_student_falls_back(capsys):
     def stub(*a, **k):
         raise NotImplementedError("TODO 2")

@@ -70,11 +70,17 @@ def fmt(x: Any, digits: int = 4) -> str:
     return str(x)
 
 
+def _float64_on_cpu(x) -> torch.Tensor:
+    """``x`` as a float64 CPU tensor, copied to the CPU first (an Apple GPU has no float64)."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+    return torch.as_tensor(x, dtype=torch.float64)
+
+
 def close(name: str, got, expected, *, atol: float = 1e-4, rtol: float = 1e-4, hint: str = "") -> Result:
     """Numbers or tensors equal within ``atol + rtol * |expected|`` (same shape required)."""
     try:
-        g = torch.as_tensor(got, dtype=torch.float64).detach().cpu()
-        e = torch.as_tensor(expected, dtype=torch.float64).detach().cpu()
+        g, e = _float64_on_cpu(got), _float64_on_cpu(expected)
     except Exception as exc:  # not a number: say so instead of crashing
         return Result(name, False, type(got).__name__, fmt(expected), f"not a number or tensor: {exc}", hint)
     if g.shape != e.shape:
