@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 __all__ = [
     "DataNotFoundError", "CorruptDataError",
@@ -531,9 +531,14 @@ def _download_flowers(folder: Path) -> None:
 
 # --------------------------------------------------------------------------- loaders and ranges
 
-def _stack_first(batch):
-    """Collate for a label-free TensorDataset: yield the image tensor itself, not a 1-tuple."""
-    return torch.stack([b[0] for b in batch])
+def _first(batch):
+    """A label-free batch: the image tensor itself, not a 1-tuple."""
+    return batch[0]
+
+
+def _as_list(batch):
+    """An (images, labels) batch as a list, as torch's default collate gives it."""
+    return list(batch)
 
 
 def mirror_shift(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
@@ -555,14 +560,23 @@ def make_loader(images: torch.Tensor, labels: torch.Tensor | None = None, batch_
     """A DataLoader over ``TensorDataset(images[, labels])`` with a seeded shuffle, num_workers=0.
 
     With labels it yields ``(x, y)``; without labels it yields the image batch ``x`` itself.
-    The same ``seed`` gives the same batch order on every run.
+    The same ``seed`` gives the same batch order on every run: the same batches, in the same order,
+    as ``DataLoader(ds, batch_size, shuffle, generator=torch.Generator().manual_seed(seed))``.
+    Each batch is one gather (``images[indices]``) rather than ``batch_size`` single-image reads
+    stacked together: 2.8x less CPU time per batch of 64, 4.0x per batch of 512 (1.41 -> 0.35 ms;
+    ``python -m bench.loader``), time a GPU step would otherwise wait for.
     """
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     ds = TensorDataset(images) if labels is None else TensorDataset(images, labels)
     g = torch.Generator().manual_seed(seed)
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=0,
-                      drop_last=drop_last, collate_fn=_stack_first if labels is None else None)
+    order = RandomSampler(ds, generator=g) if shuffle else SequentialSampler(ds)
+    # batch_size=None: the sampler yields whole index lists and TensorDataset gathers each in one go;
+    # the loader keeps the generator too, so it draws from it exactly as a batching DataLoader does
+    return DataLoader(ds, sampler=BatchSampler(order, batch_size, drop_last), batch_size=None, generator=g,
+                      num_workers=0, collate_fn=_first if labels is None else _as_list)
 
 
 def mnist_loader(split: str = "train", batch_size: int = 128, shuffle: bool | None = None, seed: int = 0,

@@ -267,6 +267,33 @@ def test_make_loader_seeded():
     assert len(list(make_loader(x, y, batch_size=4, drop_last=True))) == 2
     with pytest.raises(ValueError):
         make_loader(x, y[:5])
+    with pytest.raises(ValueError, match="batch_size"):
+        make_loader(x, y, batch_size=0)
+
+
+@pytest.mark.parametrize("shuffle,drop_last,labelled", [(True, True, True), (True, False, True),
+                                                        (False, False, True), (True, False, False)])
+def test_make_loader_gives_torchs_batches(shuffle, drop_last, labelled):
+    """The same batches, in the same order, over two epochs, as torch's own batching DataLoader
+    with the same seeded generator (the reference), and the same types and length."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(37, 1, 2, 2, generator=g), torch.randint(0, 10, (37,), generator=g)
+    tensors = (x, y) if labelled else (x,)
+    ref = DataLoader(TensorDataset(*tensors), batch_size=8, shuffle=shuffle, drop_last=drop_last,
+                     generator=torch.Generator().manual_seed(5))
+    ours = make_loader(x, y if labelled else None, batch_size=8, shuffle=shuffle, seed=5, drop_last=drop_last)
+    assert len(ours) == len(ref) == (4 if drop_last else 5)
+    for _ in range(2):  # a second epoch: the generator must be drawn from exactly as torch does
+        got, want = list(ours), list(ref)
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            if labelled:
+                assert isinstance(a, list) and len(a) == 2
+                assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+            else:
+                assert isinstance(a, torch.Tensor) and torch.equal(a, b[0])
 
 
 def test_mnist_loader():
