@@ -5,9 +5,9 @@
 #
 # The machine has torch, torchvision, matplotlib, einops, tqdm and pillow but not the Jupyter
 # stack and no network, and the data beside the repo (../shared/data) does not travel. So the
-# caller carries two ignored folders of the repo root:
+# caller carries two ignored folders of the repo root, made by bench/device_prepare.sh:
 #   .whl/      Python 3.12 wheels: nbclient, nbformat, jupyter_client/core, ipykernel, ipython,
-#              ipywidgets and their pure dependencies (see the pip download line in the README)
+#              ipywidgets and their pure dependencies
 #   .devdata/  MNIST/raw, FashionMNIST/raw and flowers/flowers5_32x32.npz (+ ATTRIBUTION.txt)
 # Notebooks run one at a time (`python -m bench.notebooks --profile full`) in the order given,
 # most needed first; a notebook is not started when too little of the budget is left. After each
