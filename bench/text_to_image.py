@@ -16,7 +16,7 @@ and with the notebook's CLIP (zero-shot, for comparison). Prints a table and wri
 ``bench/results/text_to_image.json``; the walkthrough of notebook 05 quotes it. About 5 minutes on
 a 2-core CPU.
 
-    python -m bench.text_to_image [--diff-steps 1500] [--per-prompt 20]
+    python -m bench.text_to_image [--diff-steps 1500] [--per-prompt 20] [--unet-chs 16,32] [--grid g.png]
 """
 from __future__ import annotations
 
@@ -58,12 +58,17 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--diff-steps", type=int, default=1500)
     p.add_argument("--per-prompt", type=int, default=20)
     p.add_argument("--limit", type=int, default=None, help="use every k-th training photo only (quick checks)")
+    p.add_argument("--unet-chs", default="16,32", help="U-Net widths c0,c1 (the notebook's CPU size by default)")
+    p.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
+    p.add_argument("--grid", type=Path, default=None,
+                   help="also save a PNG: one row per prompt, text embedding at w = 3 beside the prior at w = 6")
     args = p.parse_args(argv)
+    chs = tuple(int(v) for v in args.unet_chs.split(","))
 
     x, y = data.load_flowers(32, "train")  # (2783, 3, 32, 32) in [-1, 1]
     if args.limit:
         x, y = x[::args.limit], y[::args.limit]
-    print(f"[text_to_image] {len(x)} photos; CLIP {args.clip_steps} steps, U-Net (16, 32) {args.diff_steps} "
+    print(f"[text_to_image] {len(x)} photos; CLIP {args.clip_steps} steps, U-Net {chs} {args.diff_steps} "
           f"steps; {args.per_prompt} images per prompt, w in {WS}", flush=True)
     torch.manual_seed(0)
     cm = clip.FlowerCLIP(widths=(16, 32, 64))
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
     class_emb = clip.class_embeddings(cm)
     sched = Schedule.linear(1000)
     torch.manual_seed(0)
-    unet = ConditionalUNet(in_ch=3, chs=(16, 32), T=1000, c_dim=cm.embed_dim)
+    unet = ConditionalUNet(in_ch=3, chs=chs, T=1000, c_dim=cm.embed_dim)
     loader = data.make_loader(x, batch_size=64, shuffle=True, seed=0, drop_last=True)
     g = torch.Generator().manual_seed(0)
 
@@ -90,13 +95,15 @@ def main(argv: list[str] | None = None) -> dict:
     bank = clip.embed_images(cm, x)  # (N, D)
     ctx = contexts(cm, bank)
     labels = torch.arange(5).repeat_interleave(args.per_prompt)  # (5 n,)
-    rows = []
+    rows, shown = [], {}
     print(f"  trained: CLIP {clip_s:.0f} s, U-Net {diff_s:.0f} s (loss {hist.final_loss:.4f})", flush=True)
     for name in CONTEXTS:
         row = {"context": name, "judge_by_w": {}, "clip_by_w": {}, "judge_per_prompt_by_w": {}}
         for w in WS:
             xs = torch.cat([clip.sample_from_context(ema, ctx[name][k], sched, n=args.per_prompt, w=w, steps=30,
                                                      seed=0) for k in range(5)])  # (5 n, 3, 32, 32)
+            if (name, w) in (("text", 3.0), ("prior k=16", 6.0)):
+                shown[name] = xs.reshape(5, args.per_prompt, 3, 32, 32)[:, :8]  # (5, 8, 3, 32, 32)
             judge = judge_predict(xs, "flowers") == labels
             by_clip = clip.zero_shot_predict(clip.embed_images(cm, xs), class_emb) == labels
             row["judge_by_w"][str(w)] = round(judge.float().mean().item(), 4)
@@ -109,12 +116,18 @@ def main(argv: list[str] | None = None) -> dict:
     gap = {"cos_text_prior_k16": [round(v, 3) for v in (ctx["text"] * ctx["prior k=16"]).sum(-1).tolist()]}
     result = {"benchmark": "text_to_image", "machine": {"cpus": torch.get_num_threads(),
                                                         "platform": platform.platform()},
-              "photos": len(x), "clip_steps": args.clip_steps, "diff_steps": args.diff_steps,
+              "photos": len(x), "unet_chs": list(chs), "clip_steps": args.clip_steps, "diff_steps": args.diff_steps,
               "per_prompt": args.per_prompt, "clip_train_s": round(clip_s, 1), "unet_train_s": round(diff_s, 1),
               "prompts": list(clip.DEMO_PROMPTS), "ws": list(WS), "rows": rows, **gap}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1))
-    print(f"  written to {RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(f"  written to {args.out}")
+    if args.grid is not None:
+        from torchvision.utils import save_image
+
+        rows_img = torch.cat([shown["text"], shown["prior k=16"]], dim=1)  # (5, 16, 3, 32, 32)
+        save_image((rows_img.reshape(-1, 3, 32, 32) + 1) / 2, args.grid, nrow=16, padding=1)
+        print(f"  grid written to {args.grid}")
     return result
 
 
