@@ -1,7 +1,7 @@
 """Notebook 05's text-to-image, judged independently: which context the U-Net gets at sampling time.
 
 Trains notebook 05's CPU models (the flower CLIP, widths (16, 32, 64), 600 steps of 64; a
-``ConditionalUNet`` (16, 32) conditioned on CLIP *image* embeddings, 1,500 steps of 64, Adam 2e-3,
+``ConditionalUNet`` (32, 64) conditioned on CLIP *image* embeddings, 1,500 steps of 64, Adam 2e-3,
 EMA 0.995, label drop 0.1, random mirror), then samples every demo prompt
 (``helpers.clip.DEMO_PROMPTS``) from four kinds of context:
 
@@ -13,10 +13,10 @@ EMA 0.995, label drop 0.1, random mirror), then samples every demo prompt
 Each (context, w) draws ``--per-prompt`` images per prompt (DDIM 30, x0 clipping, the same noise for
 every context and w) and scores them with the shipped **flower judge** (independent of the CLIP)
 and with the notebook's CLIP (zero-shot, for comparison). Prints a table and writes
-``bench/results/text_to_image.json``; the walkthrough of notebook 05 quotes it. About 5 minutes on
-a 2-core CPU.
+``bench/results/text_to_image.json``; the walkthrough of notebook 05 quotes it. About 7 minutes on
+a 2-core CPU (3 with ``--unet-chs 16,32``, the notebook's size before November 27, 2026).
 
-    python -m bench.text_to_image [--diff-steps 1500] [--per-prompt 20] [--unet-chs 16,32] [--grid g.png]
+    python -m bench.text_to_image [--diff-steps 1500] [--per-prompt 20] [--unet-chs 32,64] [--grid g.png]
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--diff-steps", type=int, default=1500)
     p.add_argument("--per-prompt", type=int, default=20)
     p.add_argument("--limit", type=int, default=None, help="use every k-th training photo only (quick checks)")
-    p.add_argument("--unet-chs", default="16,32", help="U-Net widths c0,c1 (the notebook's CPU size by default)")
+    p.add_argument("--unet-chs", default="32,64", help="U-Net widths c0,c1 (the notebook's CPU size by default)")
     p.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
     p.add_argument("--grid", type=Path, default=None,
                    help="also save a PNG: one row per prompt, text embedding at w = 3 beside the prior at w = 6")
