@@ -5,7 +5,9 @@ code cell of every instructor notebook (and ``make release`` then refreshes ``no
 a test fails when a notebook's first cell differs from :data:`BOOTSTRAP_CELL`.
 
 In Colab (or any kernel where ``helpers`` cannot be imported) the cell pip-installs the course
-package from the repository; data is downloaded on first use by ``helpers.data``. In a local
+package from the repository (``$COURSE_REPO_URL`` when set, e.g. a fork: ``%env
+COURSE_REPO_URL=https://...`` before the cell; :data:`REPO_URL` otherwise) and, when that fails,
+stops with an error that says so; data is downloaded on first use by ``helpers.data``. In a local
 JupyterLab started with ``make lab`` the package is already installed and the cell does nothing
 but print the device.
 """
@@ -16,12 +18,15 @@ import sys
 from pathlib import Path
 
 REPO_URL = "https://github.com/diffusion-course/diffusion-course"
-PIP_SPEC = f"diffusion-course @ git+{REPO_URL}"
+PIP_SPEC = f"diffusion-course @ git+{REPO_URL}"  # what the cell installs when COURSE_REPO_URL is not set
 
 BOOTSTRAP_CELL = f'''# Setup: in Colab (or wherever the course package is missing) install it; locally this does nothing.
-import importlib.util, subprocess, sys
+import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("helpers") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{PIP_SPEC}"], check=True)
+    url = os.environ.get("COURSE_REPO_URL", "{REPO_URL}")
+    if subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"diffusion-course @ git+{{url}}"]).returncode:
+        raise RuntimeError(f"Could not install the course package from {{url}} (pip's message is above). Check the "
+                           "internet connection, or set your course's repository first: %env COURSE_REPO_URL=https://...")
 import helpers
 DEVICE = helpers.get_device()
 print("profile:", helpers.get_profile())'''

@@ -113,3 +113,37 @@ def test_every_source_notebook_starts_with_the_bootstrap_cell():
         first = next(c for c in nb["cells"] if c["cell_type"] == "code")
         assert "".join(first["source"]) == bootstrap.BOOTSTRAP_CELL, f"{path}: run python -m helpers.bootstrap"
     assert bootstrap.REPO_URL in bootstrap.BOOTSTRAP_CELL
+
+
+def _run_bootstrap_without_helpers(monkeypatch, returncode):
+    """Execute the bootstrap cell as Colab would (no ``helpers`` importable), pip replaced by a stub."""
+    import importlib.util
+    import subprocess
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "helpers" else real_find_spec(name, *a))
+    calls = []
+    monkeypatch.setattr(subprocess, "run",
+                        lambda cmd, *a, **k: calls.append(cmd) or subprocess.CompletedProcess(cmd, returncode))
+    ns: dict = {}
+    exec(bootstrap.BOOTSTRAP_CELL, ns)
+    return calls, ns
+
+
+def test_bootstrap_installs_from_course_repo_url_when_set(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_REPO_URL", "https://example.org/our-fork")
+    calls, ns = _run_bootstrap_without_helpers(monkeypatch, returncode=0)
+    assert len(calls) == 1 and calls[0][-1] == "diffusion-course @ git+https://example.org/our-fork"
+    assert calls[0][1:4] == ["-m", "pip", "install"] and ns["DEVICE"].type in ("cpu", "cuda", "mps")
+    monkeypatch.delenv("COURSE_REPO_URL")
+    calls, _ = _run_bootstrap_without_helpers(monkeypatch, returncode=0)
+    assert calls[0][-1] == bootstrap.PIP_SPEC
+
+
+def test_bootstrap_says_what_to_do_when_the_install_fails(monkeypatch):
+    monkeypatch.delenv("COURSE_REPO_URL", raising=False)
+    with pytest.raises(RuntimeError, match="COURSE_REPO_URL") as err:
+        _run_bootstrap_without_helpers(monkeypatch, returncode=1)
+    assert bootstrap.REPO_URL in str(err.value)
+
