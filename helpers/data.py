@@ -568,8 +568,6 @@ def make_loader(images: torch.Tensor, labels: torch.Tensor | None = None, batch_
     """
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     ds = TensorDataset(images) if labels is None else TensorDataset(images, labels)
     g = torch.Generator().manual_seed(seed)
     order = RandomSampler(ds, generator=g) if shuffle else SequentialSampler(ds)
