@@ -281,6 +281,8 @@ def grade(job: dict) -> dict:
         rel_nb = Path("autograded") / job["student"] / bundle.aid / f"{bundle.aid}.ipynb"
         rel_fb = Path("feedback") / job["student"] / bundle.aid / f"{bundle.aid}.html"
         (out / rel_nb).parent.mkdir(parents=True, exist_ok=True)
+        from .redact import apply as redact_outputs   # hidden tests out of outputs + res; inert HTML
+        executed = redact_outputs(executed, source_nb, res)
         nbformat.write(executed, out / rel_nb)
         res["files"] = {"autograded": str(rel_nb), "feedback": str(rel_fb)}
         res["timing"] = {"sanitize_s": round(t_sanitized - t_start, 3),
