@@ -10,7 +10,8 @@ executed notebook after the kernel is gone and before anything is written:
   appears: stream text, every text-like mime bundle entry, nested JSON, error tracebacks and
   evalues, the result's detail and messages. The patterns also match the escaped forms that
   `repr`, `pprint` and `json.dumps` produce (`\\n`, `\\'`, split string literals, `\\uXXXX`)
-  and HTML entities. A string in which a hidden line can still be found once ANSI colours, tags,
+  and HTML entities; a text that ends inside a hidden line (cut to length) loses that end.
+  A string in which a hidden line can still be found once ANSI colours, tags,
   entities, quotes, backslashes and whitespace are ignored is replaced as a whole. The hidden
   regions of the test cells' sources are emptied too (the instructor notebook keeps them).
   Not caught: an encoded dump (base64, rot13, ... of `In`); only running the hidden tests
@@ -34,6 +35,7 @@ DROPPED = "[{mime} output removed by the grader: it could run code in the reader
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 MIN_CHARS = 6  # a hidden line with fewer non-space characters (`else:`, `pass`, `)`) is not secret
+MIN_PREFIX = 10  # a text that ends in the first 10+ characters of a hidden line was cut inside it
 
 # -- hidden tests --------------------------------------------------------------------------------
 
@@ -64,6 +66,26 @@ def _pattern(tokens: list[str]) -> str:
     return _SEP.join("".join(_char(c) for c in tok) for tok in tokens)
 
 
+def _prefix_pattern(tokens: list[str], required: int) -> str:
+    """A regex for any prefix (at least `required` characters) of the line, at the end of a text."""
+    units = []
+    for i, tok in enumerate(tokens):
+        if i:
+            units.append((_SEP, False))
+        units += [(_char(c), True) for c in tok]
+    head, count, rest = "", 0, []
+    for rx, is_char in units:
+        if count < required:
+            head += rx
+            count += is_char
+        else:
+            rest.append(rx)
+    tail = ""
+    for rx in reversed(rest):
+        tail = f"(?:{rx}{tail})?"
+    return head + tail + r"\Z"
+
+
 def _compact(text: str, tags: bool) -> str:
     """The text with colours, entities, escapes, quotes, whitespace (and tags) gone (for the net)."""
     text = ANSI.sub("", text)
@@ -91,6 +113,9 @@ class Secrets:
         self.lines = sorted(set(self.lines), key=len, reverse=True)   # longest first
         self.compact = sorted(set(self.compact))
         self.line_res = [re.compile(_pattern(ln.split())) for ln in self.lines]
+        # a message cut to length (the result keeps 300 characters) may end inside a hidden line
+        self.prefix_res = [re.compile(_prefix_pattern(ln.split(), MIN_PREFIX)) for ln in self.lines
+                           if len(ln.replace(" ", "")) > MIN_PREFIX]
 
     def __bool__(self):
         return bool(self.lines or self.blocks)
@@ -104,8 +129,19 @@ class Secrets:
             text = rx.sub(NOTE, text)
         return text
 
+    def _cut_tail(self, text: str) -> str:
+        window = max(0, len(text) - 4000)
+        for rx in self.prefix_res:
+            m = rx.search(text, window)
+            if m:
+                text = text[:m.start()] + NOTE
+        return text
+
     def strip(self, text: str) -> str:
-        if not self or not isinstance(text, str) or not self.found(text):
+        if not self or not isinstance(text, str):
+            return text
+        text = self._cut_tail(text)
+        if not self.found(text):
             return text
         out = self._sub(text)
         if not self.found(out):
@@ -135,9 +171,14 @@ def strip_hidden(nb, source_nb, res: dict | None = None, secrets: Secrets | None
         if HIDDEN.search(cell.get("source", "")):
             cell.source = HIDDEN.sub(f"### BEGIN HIDDEN TESTS\n# {NOTE}\n### END HIDDEN TESTS", cell.source)
         for out in cell.get("outputs", []):
-            for key in ("text", "data", "traceback", "evalue", "ename"):
+            for key in ("text", "traceback", "evalue", "ename"):
                 if key in out:
                     out[key] = secrets.strip_obj(out[key])
+            for mime in out.get("data", {}):
+                value = out["data"][mime]
+                if mime in BASE64_MIME and isinstance(value, str) and _B64.fullmatch(value):
+                    continue                  # an image: no hidden line is spelt in base64's alphabet
+                out["data"][mime] = secrets.strip_obj(value)
     if res is not None:
         for key in ("detail", "tests", "notes"):
             if key in res:
@@ -147,6 +188,8 @@ def strip_hidden(nb, source_nb, res: dict | None = None, secrets: Secrets | None
 
 # -- safe HTML -----------------------------------------------------------------------------------
 
+BASE64_MIME = ("image/png", "image/jpeg", "image/gif")
+_B64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 SAFE_MIME = {"text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg", "image/gif",
              "image/svg+xml", "application/json"}
 DATA_IMAGE = re.compile(r"data:image/(png|jpeg|jpg|gif);base64,[a-z0-9+/=\s]*$", re.I)
@@ -261,7 +304,7 @@ def sanitize_bundle(data: dict) -> dict:
             continue
         elif mime == "image/svg+xml":
             value = sanitize_svg("".join(value) if isinstance(value, list) else value)
-        elif mime in ("image/png", "image/jpeg", "image/gif"):
+        elif mime in BASE64_MIME:
             value = re.sub(r"[^A-Za-z0-9+/=\n]", "", "".join(value) if isinstance(value, list) else value)
         out[mime] = value
     if dropped:

@@ -347,6 +347,8 @@ def test_redact_catches_escaped_forms_without_a_kernel():
         assert not secrets.found(clean) and redact.NOTE in clean
         assert "assert add(1, 2) == 3" in clean or clean == redact.NOTE
     assert secrets.strip("nothing secret here") == "nothing secret here"
+    cut = "ValueError: " + repr("assert add(1, 2) == 3\nassert add(0.5, 0.25) == 0.75")[:45]   # cut to length
+    assert secrets.strip(cut) == "ValueError: 'assert add(1, 2) == 3\\n" + redact.NOTE
 
 
 def test_sanitizers_keep_images_and_drop_active_content():
