@@ -2,7 +2,7 @@
 
 Run as `python _launch.py SPEC.json -- CMD...` (a plain script: no package imports, so it
 starts fast). Steps, each only when SPEC asks and the OS allows (see autograder/sandbox.py):
-new user/network/mount namespaces (unshare(2)), fresh tmpfs over /tmp-like and unreachable
+new user/network/IPC/mount namespaces (unshare(2)), fresh size-capped tmpfs over /tmp-like and unreachable
 directories keeping only what the sandbox needs, read-only empty tmpfs over hidden paths,
 resource limits (setrlimit(2)), handing files to the sandbox uid, dropping to that uid with no
 supplementary groups and PR_SET_NO_NEW_PRIVS, then execve(2) with the scrubbed environment.
@@ -15,7 +15,7 @@ import os
 import resource
 import sys
 
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x10000000, 0x40000000, 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = (
     1, 2, 4, 8, 4096, 8192, 16384, 1 << 18)
 PR_SET_NO_NEW_PRIVS = 38
@@ -42,11 +42,12 @@ def cover(libc, covers, stage):
     the whole tmpfs over the directory (MS_MOVE): everything else there is out of sight.
     """
     import tempfile
-    for ancestor, mode, keep in covers:
+    for ancestor, mode, keep, *size in covers:
         if not os.path.isdir(ancestor):
             continue
         point = tempfile.mkdtemp(prefix="c", dir=stage)
-        mount(libc, "tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode}")
+        opts = f"mode={mode}" + (f",size={int(size[0])}m" if size else "")
+        mount(libc, "tmpfs", point, "tmpfs", MS_NOSUID | MS_NODEV, opts)
         for path in keep:
             inner = os.path.join(point, os.path.relpath(path, ancestor))
             os.makedirs(inner, exist_ok=True)
@@ -72,6 +73,8 @@ def main(argv):
         flags |= CLONE_NEWUSER
     if spec.get("netns"):
         flags |= CLONE_NEWNET
+    if spec.get("ipcns"):
+        flags |= CLONE_NEWIPC
     if spec.get("hide") or spec.get("cover"):
         flags |= CLONE_NEWNS
     if flags and libc.unshare(flags) != 0:

@@ -70,37 +70,46 @@ def needed_paths(extra=()) -> list[str]:
     return sorted(set(out))
 
 
-PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+#: Directories every user may write to: each sandboxed process gets its own empty, size-capped
+#: tmpfs over them, so nothing it writes there outlives it or reaches the next submission.
+PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock", "/run/shm", "/var/crash")
 
 
-def covers(paths) -> list:
-    """[(dir, mode, [paths to keep])]: private temp dirs, and ancestors others cannot enter."""
+def world_writable_dirs() -> list[str]:
+    return [d for d in PRIVATE_TMP
+            if os.path.isdir(d) and not os.path.islink(d) and os.stat(d).st_mode & 0o002]
+
+
+def covers(paths, tmp_mb: int = 256) -> list:
+    """[(dir, mode, [paths to keep], size MB)]: private temp dirs, and ancestors others cannot enter."""
     paths = sorted(set(p for p in paths if p))
     out = []
-    for tmp in PRIVATE_TMP:
-        if os.path.isdir(tmp) and not os.path.islink(tmp):
-            keep = [p for p in paths if p.startswith(tmp + os.sep)]
-            out.append((tmp, "1777", [p for p in keep if not any(p.startswith(q + os.sep) for q in keep)]))
+    for tmp in world_writable_dirs():
+        keep = [p for p in paths if p.startswith(tmp + os.sep)]
+        out.append((tmp, "1777", [p for p in keep if not any(p.startswith(q + os.sep) for q in keep)], tmp_mb))
     blocked: dict[str, list[str]] = {}
     for p in paths:
-        if any(p.startswith(t + os.sep) for t, _, _ in out):
+        if any(p.startswith(t[0] + os.sep) for t in out):
             continue
         anc = _blocked_ancestor(p)
         if anc:
             blocked.setdefault(anc, []).append(p)
     for anc, keep in sorted(blocked.items()):
-        out.append((anc, "755", [p for p in keep if not any(p.startswith(q + os.sep) for q in keep)]))
+        out.append((anc, "755", [p for p in keep if not any(p.startswith(q + os.sep) for q in keep)], 1))
     return out
 
 
-def spec_for(level: str, *, uid=None, hide=(), network=False, stage=None, needed=()) -> dict:
-    """Namespace/uid part of a launcher spec for `level` (`needed`: paths the process must reach)."""
+def spec_for(level: str, *, uid=None, hide=(), network=False, stage=None, needed=(), tmp_mb: int = 256) -> dict:
+    """Namespace/uid part of a launcher spec for `level` (`needed`: paths the process must reach).
+
+    Both Linux levels get their own IPC namespace (SysV shared memory, semaphores and message
+    queues, POSIX message queues: gone with the process) and network namespace."""
     spec: dict = {}
     if level == "strict":
-        spec.update(netns=not network, hide=list(hide), uid=uid, gid=uid,
-                    cover=covers(needed_paths(needed)), stage=stage or tempfile.mkdtemp(prefix="ag-stage-"))
+        spec.update(netns=not network, ipcns=True, hide=list(hide), uid=uid, gid=uid,
+                    cover=covers(needed_paths(needed), tmp_mb), stage=stage or tempfile.mkdtemp(prefix="ag-stage-"))
     elif level == "userns":
-        spec.update(userns=True, netns=not network, hide=list(hide))
+        spec.update(userns=True, netns=not network, ipcns=True, hide=list(hide))
     return spec
 
 
@@ -193,6 +202,65 @@ class UidSlot:
             os.close(self._fd)
 
 
+MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
+
+
+def mount_quota(path: Path, size_mb: int, uid: int | None) -> bool:
+    """Put a tmpfs of `size_mb` on `path` (root only): the sandbox's total disk quota for its
+    working copy and HOME. Returns False where it cannot (then only RLIMIT_FSIZE applies)."""
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        return False
+    opts = f"size={int(size_mb)}m,mode=0700" + (f",uid={uid},gid={uid}" if uid is not None else "")
+    ok = _libc().mount(b"tmpfs", str(path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts.encode()) == 0
+    return ok
+
+
+def unmount(path: Path) -> None:
+    _libc().umount2(str(path).encode(), MNT_DETACH)
+
+
+def leftovers(uid: int) -> list[str]:
+    """What a sandbox uid still owns after its submission: processes, SysV IPC objects, files in
+    the machine's shared writable directories. Each is removed; the list says what was found."""
+    import psutil
+    found = []
+    for p in psutil.process_iter(["pid", "uids", "name"]):
+        try:
+            if p.info["uids"] and p.info["uids"].real == uid:
+                found.append(f"process {p.info['pid']} ({p.info['name']})")
+        except (psutil.Error, AttributeError):
+            continue
+    if found:
+        kill_uid(uid)
+    for kind, flag in (("shm", "-m"), ("sem", "-s"), ("msg", "-q")):
+        try:
+            head, *rows = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
+        except (OSError, ValueError):
+            continue
+        col = head.split().index("uid")
+        for row in rows:
+            cols = row.split()
+            if len(cols) > col and int(cols[col]) == uid:
+                found.append(f"SysV {kind} id {cols[1]}")
+                subprocess.run(["ipcrm", flag, cols[1]], capture_output=True)
+    for d in world_writable_dirs():
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.stat(follow_symlinks=False).st_uid == uid:
+                    found.append(f"file {e.path}")
+                    if e.is_dir(follow_symlinks=False):
+                        shutil.rmtree(e.path, ignore_errors=True)
+                    else:
+                        os.unlink(e.path)
+            except OSError:
+                continue
+    return found
+
+
 def kill_uid(uid: int) -> None:
     """SIGKILL every process of `uid` (kill(-1) sent from a child that has become `uid`)."""
     pid = os.fork()
@@ -215,11 +283,11 @@ def become_subreaper() -> bool:
 
 
 def descendants() -> list[int]:
-    """PIDs of all live descendants of this process (via /proc; psutil-free)."""
+    """PIDs of all live descendants of this process (psutil: /proc on Linux)."""
+    import psutil
     try:
-        import psutil
         return [p.pid for p in psutil.Process().children(recursive=True)]
-    except Exception:  # noqa: BLE001
+    except psutil.NoSuchProcess:
         return []
 
 

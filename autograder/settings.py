@@ -14,21 +14,30 @@ from dataclasses import asdict, dataclass, field, fields
 from . import HARNESS_VERSION, REPO_ROOT
 
 #: Per-profile defaults (seconds). `full` is what a student runs; `smoke` is for tests/demo.
+#: Timeouts are CPU-seconds per thread the kernel is given (autograder/budget.py), so they mean
+#: the same on a busy machine as on an idle one; `stall_timeout` is wall seconds without CPU use.
 PROFILE_DEFAULTS = {
-    "full": {"cell_timeout": 1800, "notebook_timeout": 3 * 3600},
-    "smoke": {"cell_timeout": 180, "notebook_timeout": 900},
+    "full": {"cell_timeout": 1800, "notebook_timeout": 3 * 3600, "stall_timeout": 300},
+    "smoke": {"cell_timeout": 180, "notebook_timeout": 900, "stall_timeout": 60},
 }
 
 
 @dataclass
 class Settings:
     profile: str = "full"
-    cell_timeout: int = 0           # 0: the profile default
-    notebook_timeout: int = 0       # 0: the profile default
+    cell_timeout: int = 0           # CPU-seconds per cell and thread; 0: the profile default
+    notebook_timeout: int = 0       # CPU-seconds per notebook and thread; 0: the profile default
+    stall_timeout: int = 0          # wall seconds a cell may use no CPU; 0: the profile default
+    wall_factor: float = 6.0        # wall-clock backstop = wall_factor x the CPU limit
     startup_timeout: int = 120      # kernel start
     interrupt_grace: int = 10       # seconds a kernel gets to answer after an interrupt
     memory_mb: int = 0              # address-space limit per kernel; 0: auto
     max_output_mb: int = 2048       # largest file the kernel may write (RLIMIT_FSIZE)
+    max_notebook_mb: int = 64       # larger submissions are refused before they are read
+    max_cell_output_mb: float = 10  # outputs kept per cell (bytes beyond are dropped, with a note)
+    max_notebook_output_mb: float = 50   # outputs kept per notebook
+    work_quota_mb: int = 1024       # the kernel's working copy + HOME (strict: a tmpfs of this size)
+    tmp_quota_mb: int = 256         # each private /tmp, /var/tmp, /dev/shm (strict, userns)
     max_processes: int = 512        # RLIMIT_NPROC, only where the kernel has its own uid
     sandbox: str = "auto"           # auto | strict | userns | basic
     network: bool = False           # allow the kernel network access
@@ -45,6 +54,8 @@ class Settings:
             self.cell_timeout = d["cell_timeout"]
         if not self.notebook_timeout:
             self.notebook_timeout = d["notebook_timeout"]
+        if not self.stall_timeout:
+            self.stall_timeout = d["stall_timeout"]
         self.cell_timeout = min(self.cell_timeout, self.notebook_timeout)
         if not self.data_dir:   # as the Makefile does: real data beside the repo when nothing is set
             beside = REPO_ROOT.parent / "shared" / "data"
@@ -61,7 +72,8 @@ class Settings:
     def fingerprint(self) -> str:
         """Hash of everything that can change a grade (not workers, paths or devices)."""
         keep = {k: v for k, v in self.to_dict().items()
-                if k in ("profile", "cell_timeout", "notebook_timeout", "partial_credit", "seed",
-                         "network")}
+                if k in ("profile", "cell_timeout", "notebook_timeout", "stall_timeout", "wall_factor",
+                         "partial_credit", "seed", "network", "max_notebook_mb", "max_cell_output_mb",
+                         "max_notebook_output_mb", "work_quota_mb", "tmp_quota_mb")}
         keep["harness"] = HARNESS_VERSION
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]

@@ -65,7 +65,7 @@ def base_result(job: dict) -> dict:
             "sandbox": job.get("level"), "timing": {}, "files": {}}
 
 
-def _nbconfig(settings: Settings, kernel_dir: Path, launch_spec: Path):
+def _nbconfig(settings: Settings, kernel_dir: Path, launch_spec: Path, threads: int = 1):
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -74,9 +74,13 @@ def _nbconfig(settings: Settings, kernel_dir: Path, launch_spec: Path):
     c = Config()
     c.GradingExecute.cell_timeout = settings.cell_timeout
     c.GradingExecute.notebook_timeout = settings.notebook_timeout
+    c.GradingExecute.threads = max(1, int(threads))
+    c.GradingExecute.stall_timeout = settings.stall_timeout
+    c.GradingExecute.wall_factor = settings.wall_factor
+    c.GradingExecute.max_cell_output_mb = settings.max_cell_output_mb
+    c.GradingExecute.max_notebook_output_mb = settings.max_notebook_output_mb
     c.GradingExecute.interrupt_grace = settings.interrupt_grace
     c.GradingExecute.startup_timeout = settings.startup_timeout
-    c.GradingExecute.timeout = settings.cell_timeout
     c.GradingExecute.kernel_name = "python3"
     c.GradingExecute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
     c.SandboxedKernelManager.transport = "ipc"
@@ -92,6 +96,7 @@ def _nbconfig(settings: Settings, kernel_dir: Path, launch_spec: Path):
 
 def _prepare_kernel_dirs(priv: Path, bundle: Bundle, uid: int | None, guard_spec: dict) -> dict:
     k = priv / "k"
+    k.mkdir(exist_ok=True)
     home = sb.make_home(k / "home", None)
     work = k / "work"
     work.mkdir(parents=True)
@@ -123,6 +128,12 @@ def grade(job: dict) -> dict:
     out = Path(job["out"])
 
     # 1. read and parse -----------------------------------------------------------------
+    size = Path(job["submission"]).stat().st_size
+    if size > settings.max_notebook_mb * 2**20:
+        res.update(status="not a notebook",
+                   detail=f"the file is {size / 2**20:.0f} MB, over the {settings.max_notebook_mb} MB limit for a "
+                          "notebook (clear its outputs: Edit > Clear All Outputs, save, submit again)")
+        return _finish(res, t_start)
     data = Path(job["submission"]).read_bytes()
     if hashlib.sha256(data).hexdigest() != job["sha256"]:
         res.update(status="error", detail="the staged submission changed during grading; regrade it")
@@ -163,10 +174,13 @@ def grade(job: dict) -> dict:
     priv = Path(tempfile.mkdtemp(prefix="ag-", dir=WORK_ROOT))
     os.chmod(priv, 0o711)
     slot = sb.UidSlot() if job["level"] == "strict" else None
+    quota = False
     try:
         if slot:
             slot.__enter__()
         uid = slot.uid if slot else None
+        (priv / "k").mkdir(mode=0o700)
+        quota = sb.mount_quota(priv / "k", settings.work_quota_mb, uid) if uid is not None else False
         course = priv / "course"
         course.mkdir(mode=0o700)
         shutil.copy2(bundle.gradebook, course / "gradebook.db")
@@ -190,7 +204,7 @@ def grade(job: dict) -> dict:
         stage.mkdir(mode=0o700)
         hide = [h for h in job.get("hide", []) if os.path.isdir(h) and not str(priv).startswith(h.rstrip("/") + "/")]
         spec = sb.spec_for(job["level"], uid=uid, hide=hide, network=settings.network, stage=str(stage),
-                           needed=[str(priv), str(REPO_ROOT), settings.data_dir])
+                           needed=[str(priv), str(REPO_ROOT), settings.data_dir], tmp_mb=settings.tmp_quota_mb)
         memory = settings.memory_mb if gpu in (None, "") else 0
         spec.update(env=env, cwd=str(dirs["work"]),
                     rlimits=sb.rlimits(memory_mb=memory,
@@ -203,7 +217,7 @@ def grade(job: dict) -> dict:
         os.chmod(launch, 0o600)
 
         from .execute import GradingExecute
-        ex = GradingExecute(config=_nbconfig(settings, dirs["k"], launch))
+        ex = GradingExecute(config=_nbconfig(settings, dirs["k"], launch, job.get("threads", 1)))
         resources["metadata"]["path"] = str(dirs["work"])
         executed = nb
         try:
@@ -225,11 +239,17 @@ def grade(job: dict) -> dict:
         executed, _ = IgnorePattern(config=cfg)(executed, resources)
         executed, _ = LimitOutput(config=cfg)(executed, resources)
 
-        guard_report = dirs["home"] / "guard-report.json"
+        from .scoring import cell_name
+        if ex.truncated:
+            res["notes"]["output_truncated"] = {cell_name(executed, i): f"{n / 2**20:.1f} MB dropped"
+                                                for i, n in sorted(ex.truncated.items())}
+        g_text, g_err = read_bounded(dirs["home"] / "guard-report.json", 2**20)
         try:
-            g = json.loads(guard_report.read_text()) if guard_report.exists() else {}
-        except (OSError, json.JSONDecodeError):
-            g = {"restored": ["<guard report unreadable>"]}
+            g = json.loads(g_text) if g_text is not None else {}
+        except json.JSONDecodeError:
+            g_err = "not JSON"
+        if g_err:
+            g = {"restored": [f"<guard report unreadable: {g_err}>"]}
         if g.get("restored"):
             res["notes"]["tampering_restored"] = g["restored"]
 
@@ -266,8 +286,9 @@ def grade(job: dict) -> dict:
                 why = _signal_reason(ex.kernel_returncode) or why
             res.update(status=kind, detail=f"{cell_name(executed, idx)}: {why}")
         elif ex.timed_out:
-            res.update(status="timed out", detail=", ".join(cell_name(executed, i) for i in ex.timed_out)
-                       + f" exceeded {settings.cell_timeout} s and was interrupted")
+            res.update(status="timed out", detail="; ".join(
+                f"{cell_name(executed, i)} {ex.timeout_reasons.get(i, 'ran too long')} and was interrupted"
+                for i in ex.timed_out))
         else:
             res.update(status="graded", detail="")
         graded_ids = {i["grade_id"] for i in bundle.info["items"]}
@@ -286,7 +307,7 @@ def grade(job: dict) -> dict:
         nbformat.write(executed, out / rel_nb)
         res["files"] = {"autograded": str(rel_nb), "feedback": str(rel_fb)}
         res["timing"] = {"sanitize_s": round(t_sanitized - t_start, 3),
-                         "execute_s": round(ex.exec_seconds, 3),
+                         "execute_s": round(ex.exec_seconds, 3), "execute_cpu_s": round(ex.cpu_seconds, 3),
                          "post_grade_s": round(t_checked - t_executed, 3)}
         try:
             from .feedback import render
@@ -298,8 +319,38 @@ def grade(job: dict) -> dict:
         return _finish(res, t_start)
     finally:
         if slot:
+            left = sb.leftovers(slot.uid)
+            if left:
+                res["notes"]["leftovers_removed"] = left[:20]
             slot.__exit__(None, None, None)
+            if quota:
+                sb.unmount(priv / "k")
         shutil.rmtree(priv, ignore_errors=True)
+
+
+def read_bounded(path: Path, limit: int) -> tuple[str | None, str | None]:
+    """(text, None) for a regular file of at most `limit` bytes the sandbox may have shaped;
+    (None, None) when absent; (None, why) for a link, pipe, device or oversized file. Never
+    blocks (O_NONBLOCK) and never follows a link (O_NOFOLLOW)."""
+    import stat
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot open: {exc.strerror}"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, "not a regular file"
+        if st.st_size > limit:
+            return None, f"{st.st_size} bytes, over the {limit} byte limit"
+        data = os.read(fd, limit + 1)
+        if len(data) > limit:
+            return None, f"over the {limit} byte limit"
+        return data.decode("utf-8", "replace"), None
+    finally:
+        os.close(fd)
 
 
 def _signal_reason(code) -> str | None:
