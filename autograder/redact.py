@@ -19,7 +19,8 @@ executed notebook after the kernel is gone and before anything is written:
 * `sanitize_outputs`: HTML, markdown and SVG outputs go through nh3 (Rust ammonia,
   https://nh3.readthedocs.io): no scripts, event handlers, `javascript:`/`data:` links,
   iframes, forms or `<style>`; `data:` images only as PNG/JPEG/GIF in `<img src>`.
-  `application/javascript`, widget views and unknown mime types are replaced by a note; output
+  `application/javascript`, widget views and unknown mime types are dropped, with a note unless
+  a widget has a text fallback (a tqdm bar); output
   metadata keeps only numeric width/height, `alt` and `unconfined` (nbconvert's classic
   template writes width/height unquoted into the `<img>` tag).
 """
@@ -31,7 +32,8 @@ import re
 import nh3
 
 NOTE = "[hidden test removed]"
-DROPPED = "[{mime} output removed by the grader: it could run code in the reader's browser]"
+DROPPED = "[{mime} output removed by the grader]"
+WIDGET = "application/vnd.jupyter.widget-view+json"
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 MIN_CHARS = 6  # a hidden line with fewer non-space characters (`else:`, `pass`, `)`) is not secret
@@ -307,6 +309,8 @@ def sanitize_bundle(data: dict) -> dict:
         elif mime in BASE64_MIME:
             value = re.sub(r"[^A-Za-z0-9+/=\n]", "", "".join(value) if isinstance(value, list) else value)
         out[mime] = value
+    if dropped == [WIDGET] and out:
+        return out                 # a widget with a fallback (a tqdm bar's text): the fallback says it
     if dropped:
         note = "; ".join(DROPPED.format(mime=m) for m in dropped)
         out["text/plain"] = (out["text/plain"] + "\n" + note) if isinstance(out.get("text/plain"), str) else note
