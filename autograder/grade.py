@@ -138,14 +138,15 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
                     continue
             except (OSError, json.JSONDecodeError):
                 pass
-        post = sum(float(c.get("timeout", 600)) for c in b.post_grade.get("checks", []))
+        from .post_grade import wall_limit
+        post = sum(wall_limit(c, settings.wall_factor) for c in b.post_grade.get("checks", []))
         jobs.append({
             "student": s.student, "assignment": aid, "submission": str(staged), "original": str(s.path),
             "sha256": sha, "key": key, "bundle": str(b.path), "bundle_hash": b.hash, "fingerprint": fp,
             "settings": settings.to_dict(), "level": level, "out": str(out), "result": str(rpath),
             "log": str(out / "logs" / aid / f"{s.student}.log"), "hide": hide,
             "candidates": {a: v for a, v in cands.items() if a != aid}, "max_score": b.info["max_score"],
-            "hard_limit_s": settings.notebook_timeout + settings.startup_timeout + post + 300,
+            "hard_limit_s": settings.wall_factor * settings.notebook_timeout + settings.startup_timeout + post + 300,
             "collect_notes": s.notes})
     for st, aid in miss:
         results.append(missing_result(st, aid, bundles[aid].info["max_score"] if aid in bundles else 0.0))

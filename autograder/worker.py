@@ -264,13 +264,13 @@ def grade(job: dict) -> dict:
             for chk in check_specs:
                 r = run_check(chk, workdir=dirs["work"], source_copy=src_copy,
                               launcher_spec={k: v for k, v in spec.items() if k != "chown"},
-                              priv=priv, uid=uid)
+                              priv=priv, uid=uid, wall_factor=settings.wall_factor)
                 sb.kill_descendants()
                 if uid is not None:
                     sb.kill_uid(uid)
                 checks.append({**chk, **r})
             res["notes"]["post_grade"] = [{k: c.get(k) for k in ("grade_id", "passed", "fraction", "message", "error",
-                                                                  "seconds", "details")} for c in checks]
+                                                                  "seconds", "cpu_seconds", "details")} for c in checks]
         t_checked = time.monotonic()
 
         # 6. score + outputs ------------------------------------------------------------------

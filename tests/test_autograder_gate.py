@@ -55,8 +55,9 @@ def _check(tmp_path, work, profile: str, kwargs: dict) -> dict:
     level = "strict" if sb.probe("strict")[0] else "basic"
     env = sb.kernel_env(home=tmp_path, profile=profile, data_dir=os.environ.get("COURSE_DATA_DIR", ""), threads=2,
                         gpu=None, seed=0, pythonpath=[])
-    check = {"grade_id": "gate", "callable": "autograder.gate_check:assessment_gate", "kwargs": kwargs,
-             "timeout": 600}
+    check = {"grade_id": "gate", "untrusted": "autograder.gate_check:sample_digits",
+             "trusted": "autograder.gate_check:judge_digits", "kwargs": kwargs, "cpu_seconds": 300,
+             "files": {"model": {"name": "assessment_model.pt2", "max_mb": 64}}}
     with sb.UidSlot() if level == "strict" else _Null() as slot:
         uid = getattr(slot, "uid", None)
         spec = sb.spec_for(level, uid=uid, stage=str(tmp_path), needed=[str(tmp_path), str(REPO_ROOT), env.get(
