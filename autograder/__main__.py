@@ -36,8 +36,17 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, default=None, help="output folder (default: grading/, demo: grading/demo/)")
     g.add_argument("--profile", choices=("full", "smoke"), default=None,
                    help="COURSE_PROFILE for the kernels (default: full; demo: smoke)")
-    g.add_argument("--cell-timeout", type=int, default=0, help="seconds per cell (default: by profile)")
-    g.add_argument("--notebook-timeout", type=int, default=0, help="seconds per notebook (default: by profile)")
+    g.add_argument("--cell-timeout", type=int, default=0,
+                   help="CPU-seconds per cell and kernel thread (default: by profile; a busy machine does not count)")
+    g.add_argument("--notebook-timeout", type=int, default=0,
+                   help="CPU-seconds per notebook and kernel thread (default: by profile)")
+    g.add_argument("--stall-timeout", type=int, default=0,
+                   help="stop a cell that used no CPU for this many seconds (default: by profile)")
+    g.add_argument("--max-notebook-mb", type=int, default=64, help="refuse larger submissions unread (default: 64)")
+    g.add_argument("--work-quota-mb", type=int, default=1024,
+                   help="disk space of a kernel's working copy and HOME (strict sandbox; default: 1024)")
+    g.add_argument("--tmp-quota-mb", type=int, default=256,
+                   help="size of each private /tmp, /var/tmp, /dev/shm, /run/lock (default: 256)")
     g.add_argument("--memory-mb", type=int, default=0, help="address-space limit per kernel on CPU (default: auto)")
     g.add_argument("--sandbox", choices=("auto", "strict", "userns", "basic"), default="auto")
     g.add_argument("--allow-network", action="store_true", help="let student code use the network")
@@ -115,6 +124,8 @@ def cmd_grade(a) -> int:
     demo_cfg = json.loads((EXAMPLES_DIR / "demo.json").read_text()) if a.demo and (EXAMPLES_DIR / "demo.json").exists() else {}
     settings = Settings(profile=profile, cell_timeout=a.cell_timeout or demo_cfg.get("cell_timeout", 0),
                         notebook_timeout=a.notebook_timeout or demo_cfg.get("notebook_timeout", 0),
+                        stall_timeout=a.stall_timeout or demo_cfg.get("stall_timeout", 0),
+                        max_notebook_mb=a.max_notebook_mb, work_quota_mb=a.work_quota_mb, tmp_quota_mb=a.tmp_quota_mb,
                         memory_mb=a.memory_mb, sandbox=a.sandbox, network=a.allow_network,
                         data_dir=a.data_dir, pass_env=a.pass_env, partial_credit=a.partial_credit)
     if a.demo:

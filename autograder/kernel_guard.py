@@ -18,6 +18,7 @@ import builtins
 import hashlib
 import importlib.abc
 import json
+import os
 import sys
 import types
 
@@ -150,11 +151,19 @@ class _Guard:
         self.write()
 
     def write(self) -> None:
+        # never block or follow a link the student planted (a FIFO, a symlink): the harness reads
+        # the report the same way and notes anything that is not a plain file
         try:
-            with open(self.report_path, "w") as f:
-                json.dump(self.report, f)
+            fd = os.open(self.report_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK,
+                         0o600)
+        except OSError:
+            return
+        try:
+            os.write(fd, json.dumps(self.report).encode())
         except OSError:
             pass
+        finally:
+            os.close(fd)
 
 
 class _Finder(importlib.abc.MetaPathFinder):

@@ -366,7 +366,10 @@ def _signal_reason(code) -> str | None:
 
 
 def _finish(res: dict, t_start: float) -> dict:
+    import resource
     res.setdefault("timing", {})["total_s"] = round(time.monotonic() - t_start, 3)
+    # the grading process's own peak memory so far (kernels and checks are other processes)
+    res["timing"]["harness_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return res
 
 
