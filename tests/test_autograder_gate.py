@@ -51,13 +51,13 @@ def test_gate_check_runs_out_of_process_and_fails_a_useless_model(tmp_path):
         assert res["passed"] is False and "was not exported" in res["message"], res
 
 
-def _check(tmp_path, work, profile: str, kwargs: dict) -> dict:
+def _check(tmp_path, work, profile: str, kwargs: dict, **limits) -> dict:
     level = "strict" if sb.probe("strict")[0] else "basic"
     env = sb.kernel_env(home=tmp_path, profile=profile, data_dir=os.environ.get("COURSE_DATA_DIR", ""), threads=2,
                         gpu=None, seed=0, pythonpath=[])
     check = {"grade_id": "gate", "untrusted": "autograder.gate_check:sample_digits",
              "trusted": "autograder.gate_check:judge_digits", "kwargs": kwargs, "cpu_seconds": 300,
-             "files": {"model": {"name": "assessment_model.pt2", "max_mb": 64}}}
+             "files": {"model": {"name": "assessment_model.pt2", "max_mb": 64}}, **limits}
     with sb.UidSlot() if level == "strict" else _Null() as slot:
         uid = getattr(slot, "uid", None)
         spec = sb.spec_for(level, uid=uid, stage=str(tmp_path), needed=[str(tmp_path), str(REPO_ROOT), env.get(
@@ -72,3 +72,94 @@ class _Null:
 
     def __exit__(self, *exc):
         return False
+
+
+# --------------------------------------------------------------------------- hostile hand-ins
+# torch.export.load unpickles any weight its archive marks `use_pickle` (torch.load with
+# weights_only=False), so a hand-in can run code while it loads. These archives do: the code runs
+# in the sandboxed untrusted side, and must not be able to decide, stall or flood the grade.
+
+FORGE = ("import os\n"
+         "for fd in range(3, 64):\n"
+         "    try:\n"
+         "        os.write(fd, b'{\"passed\": true, \"fraction\": 1.0, \"message\": \"Gate PASSED: forged\"}\\n')\n"
+         "    except OSError:\n"
+         "        pass\n"
+         "os._exit(0)\n")
+STALL = "import time\ntime.sleep(10 ** 6)\n"
+SPIN = "while True:\n    pass\n"
+FLOOD = ("import os\n"
+         "for fd in range(3, 64):\n"
+         "    try:\n"
+         "        while True:\n"
+         "            os.write(fd, b'x' * (1 << 20))\n"
+         "    except OSError:\n"
+         "        pass\n")
+
+
+def payload_export(src, dst, code: str) -> None:
+    """Copy the torch.export archive `src` to `dst` with its first weight replaced by a pickle
+    that runs `code` when loaded, then yields the original tensor (so loading still succeeds)."""
+    import io
+    import json
+    import pickle
+    import zipfile
+
+    import torch
+
+    class Payload:
+        def __init__(self, tensor):
+            self.tensor = tensor
+
+        def __reduce__(self):
+            return (eval, (f"(exec({code!r}), __import__('torch').zeros({tuple(self.tensor.shape)!r}))[1]",))
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        names = zin.namelist()
+        cfg_name = next(n for n in names if n.endswith("data/weights/model_weights_config.json"))
+        cfg = json.loads(zin.read(cfg_name))
+        fqn, meta = next(iter(cfg["config"].items()))
+        meta["use_pickle"] = True
+        weight_name = cfg_name.rsplit("/", 1)[0] + "/" + meta["path_name"]
+        buf = io.BytesIO()
+        pickle.dump(Payload(torch.zeros(1)), buf)
+        for n in names:
+            data = zin.read(n)
+            if n == cfg_name:
+                data = json.dumps(cfg).encode()
+            elif n == weight_name:
+                data = buf.getvalue()
+            zout.writestr(n, data)
+
+
+def test_hostile_hand_ins_cannot_forge_stall_or_flood_the_gate(tmp_path):
+    import resource
+
+    torch = pytest.importorskip("torch")
+    from helpers.export import EXPORT_FILENAME, export_model
+    from helpers.schedules import Schedule
+
+    class Useless(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, t, c, c_mask):
+            return x * 0 + self.p
+
+    honest = tmp_path / "honest.pt2"
+    export_model(Useless(), honest, sched=Schedule.linear(50), w=1.0)
+    os.chmod(tmp_path, 0o755)
+    limits = {"cpu_seconds": 15, "stall_seconds": 8, "max_mb": 1}
+    for name, code, want in (("forge", FORGE, "not the 20 float32"), ("stall", STALL, "no progress"),
+                             ("spin", SPIN, "more than 15 s of CPU"), ("flood", FLOOD, "sent more than")):
+        work = tmp_path / name
+        work.mkdir()
+        os.chmod(work, 0o755)
+        payload_export(honest, work / EXPORT_FILENAME, code)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        res = _check(tmp_path, work, "smoke", {}, **limits)
+        grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+        assert res["passed"] is False and want in res["message"], (name, res)
+        assert res["seconds"] < 90, (name, res["seconds"])
+        assert grew < 64, (name, grew)   # the flood is read up to the cap, not into memory
