@@ -8,7 +8,10 @@ runs it out of process on the exported file::
 
 What the gate does, with everything fixed by the grader (not by the hand-in):
 
-1. loads the file written by :func:`helpers.export.export_model` (network + schedule + w);
+1. inspects the file's structure without running or unpickling any of it
+   (:func:`helpers.export.inspect_export`: a zip of bounded size, a parameter budget, only the ops
+   of the course's layers) and fails with its reason; then loads the file written by
+   :func:`helpers.export.export_model` (network + schedule + w);
 2. draws 1000 digits, 100 per class, with DDIM (Song et al. 2021; eta = 0, 25 steps,
    x0 clipped to [-1, 1]) and classifier-free guidance (Ho & Salimans 2022) at the hand-in's w
    (0 <= w <= 10), from noise seeded with :data:`GRADER_SEED` on the CPU, so the same model
@@ -23,18 +26,34 @@ export declares ``pixel_range = [0, 1]``, or when the median pixel of all sample
 (MNIST digits are ~80% background, so the median of [-1, 1] samples is ~-1 and of [0, 1]
 samples ~0). The report says when it did so.
 
-Integrity (calibrated on real MNIST with ``python -m helpers.gate --calibrate``; numbers in
-:data:`CALIBRATION`). Distances are RMS pixel differences on the [-1, 1] scale,
-``||a - b||_2 / sqrt(784)``.
+Integrity. The hand-in must *generate* digits, so the gate refuses samples that are stored digits,
+exact or lightly disguised, and samples that are one digit per class. Both checks use the distance
+of :mod:`helpers.nearcopy`: each image's ink is blurred (Gaussian, sigma 1 pixel) and standardised
+(zero mean, unit norm), and two images are compared by their normalised cross-correlation maximised
+over translations (Lewis 1995), ``d = sqrt(2 - 2 max NCC)``: 0 for the same digit shifted by up to 2
+pixels or changed in brightness/contrast, small for a few flipped pixels or light noise, about 0.3
+between a real digit and its nearest other real digit.
 
-* Copies: a sample is a copy when its nearest training image is closer than
-  :data:`COPY_THRESHOLD` = 0.05. Real test digits (2000 of them) are never that close to a
-  training digit: their smallest nearest-neighbour distance is 0.059, the 1% quantile 0.091, the
-  median 0.31. The gate fails when more than :data:`MAX_COPY_FRACTION` = 5% of samples are copies
-  (a model that returns training images scores 100%).
-* Collapse: for every class, the mean pairwise distance of its 100 samples divided by that of
-  100 real test digits of the class (0.41 for ones up to 0.69 for zeros). The gate fails when a
-  class falls below :data:`COLLAPSE_RATIO` = 0.35 (one image repeated scores 0).
+* Near-copies: every sample is compared with all 70,000 MNIST digits (60,000 training + 10,000 test:
+  a stored test digit is as borrowed as a training one). A sample closer than
+  :data:`NEAR_COPY_THRESHOLD` = 0.060 to one of them is a near-copy; the gate fails when more than
+  :data:`MAX_COPY_FRACTION` = 5% of the samples are. Real digits are not near-copies of one another:
+  of the 10,000 test digits one (#4858, d = 0.057 to training digit #58238, a genuine MNIST
+  duplicate) is below the threshold, the smallest of the rest is 0.062, the 1% quantile 0.089, the
+  median 0.29 (``python -m helpers.gate --calibrate``: :data:`CALIBRATION`). Honest samples (06's
+  recipe, 3 seeds, 1750-3000 steps, w = 1, 4, 8; ``python -m bench.gate_integrity``) are further
+  still: HONEST_NUMBERS. Perturbed copies fall below: 1 flipped pixel (median 0.04), a shift of 1-2
+  pixels (0), noise of sigma 0.08 (median 0.03), 0.8x - 0.1 brightness (0). The report keeps the
+  near-copy fraction, the exact-copy fraction, counts by split and by kind of change, and the
+  :data:`N_CLOSEST` closest (sample, MNIST digit) pairs (``closest_pairs_figure()`` shows them).
+* Collapse: for every class, the mean pairwise distance of its samples (shifts up to
+  :data:`DIVERSITY_SHIFT` = 4 pixels: two samples each moved by up to 2 pixels differ by up to 4)
+  divided by that of 100 real test digits of the class (0.62 for ones up to 0.83 for twos; other
+  groups of 100 real digits score 0.95-1.07). The gate fails when a class falls below
+  :data:`COLLAPSE_RATIO` = 0.35; one image repeated scores 0, one image per class each shifted at
+  random also about 0, honest models DIVERSITY_NUMBERS.
+
+The extra cost is COST_NUMBERS.
 
 The 95% interval of the accuracy is Wilson's score interval (Wilson 1927).
 """
@@ -52,9 +71,9 @@ from typing import Any
 import torch
 
 __all__ = ["GRADER_SEED", "N_PER_CLASS", "PASS_ACCURACY", "GATE_DDIM_STEPS", "MAX_W", "COPY_THRESHOLD",
-           "MAX_COPY_FRACTION", "COLLAPSE_RATIO", "CALIBRATION", "GateReport", "run_gate", "gate_samples",
+           "NEAR_COPY_THRESHOLD", "MAX_COPY_FRACTION", "COLLAPSE_RATIO", "CALIBRATION", "GateReport", "run_gate",
            "evaluate_samples", "generate", "wilson_interval", "nn_distance_to_train", "class_diversity",
-           "main"]
+           "shift_tolerant_diversity", "integrity_check", "main"]
 
 GRADER_SEED = 60_606
 N_PER_CLASS = 100
@@ -62,18 +81,25 @@ PASS_ACCURACY = 0.95
 GATE_DDIM_STEPS = 25
 MAX_W = 10.0
 GATE_BATCH = 250  # digits per sampling batch (fixed: the batch split is part of determinism)
-COPY_THRESHOLD = 0.05
-MAX_COPY_FRACTION = 0.05
-COLLAPSE_RATIO = 0.35
+COPY_THRESHOLD = 0.05  # RMS on [-1, 1], same pixels (an exact copy)
+NEAR_COPY_THRESHOLD = 0.060  # shift-tolerant distance (helpers.nearcopy); calibrated below
+MAX_COPY_FRACTION = 0.05  # of the samples, near-copies included
+COLLAPSE_RATIO = 0.35  # shift-tolerant within-class diversity over that of real digits
+DIVERSITY_SHIFT = 4  # pixels: samples each shifted by up to 2 pixels differ by up to 4
 N_CLASSES = 10
+N_CLOSEST = 20  # closest (sample, known digit) pairs kept in the report
 
-# Measured on real MNIST (python -m helpers.gate --calibrate; CPU, torch 2.14): nearest-neighbour
-# RMS distance of 2000 random test digits (seed 0) to the 60000 training digits, and the mean
-# pairwise RMS distance of the first 100 test digits of each class.
+# Measured on real MNIST (python -m helpers.gate --calibrate; CPU, torch 2.14): the shift-tolerant
+# distance (helpers.nearcopy) from each of the 10,000 test digits to its nearest training digit and
+# from each of the 60,000 training digits to its nearest test digit, and the shift-tolerant mean
+# pairwise distance of the first 100 test digits of each class. Honest models: bench.gate_integrity.
 CALIBRATION = {
-    "test_to_train_nn_rms": {"min": 0.0591, "q0.1%": 0.0822, "q0.5%": 0.0864, "q1%": 0.0912, "q5%": 0.1202,
-                             "q10%": 0.1799, "median": 0.3105, "mean": 0.3021, "n": 2000},
-    "real_class_diversity": [0.6863, 0.4076, 0.6831, 0.6420, 0.6367, 0.6770, 0.6657, 0.5992, 0.6731, 0.5903],
+    "test_to_train": {"min": 0.0567, "q0.01%": 0.0624, "q0.1%": 0.0714, "q1%": 0.0886, "q5%": 0.116,
+                      "median": 0.2875, "n": 10000, "below_threshold": 1},
+    "train_to_test": {"min": 0.0567, "q0.01%": 0.0675, "q0.1%": 0.0824, "q1%": 0.1053, "q5%": 0.1389,
+                      "median": 0.3309, "n": 60000, "below_threshold": 1},
+    "real_class_diversity": [0.8029, 0.6222, 0.8255, 0.7576, 0.7884, 0.8215, 0.7684, 0.7439, 0.7669, 0.7323],
+    "real_group_ratio": [0.946, 1.067],  # other groups of 100 real test digits, relative to the first
 }
 REAL_DIVERSITY = CALIBRATION["real_class_diversity"]
 
@@ -136,6 +162,104 @@ def class_diversity(images: torch.Tensor) -> float:
     return float(d.sum() / (n * (n - 1)))
 
 
+@torch.inference_mode()
+def shift_tolerant_diversity(images: torch.Tensor) -> float:
+    """Mean pairwise shift-tolerant distance (:mod:`helpers.nearcopy`, shifts up to
+    :data:`DIVERSITY_SHIFT` pixels) among ``images`` (N, 1, 28, 28): 0 when all are one digit moved
+    by up to 2 pixels each way (two such copies differ by up to 4) or changed in brightness."""
+    from .nearcopy import pairwise_shift_distance, standardise
+
+    n = len(images)
+    if n < 2:
+        return 0.0
+    d = pairwise_shift_distance(standardise(images), DIVERSITY_SHIFT)  # (N, N)
+    return float(d.sum() / (n * (n - 1)))
+
+
+def _describe(samples: torch.Tensor, refs: torch.Tensor, shifts: torch.Tensor) -> list[str]:
+    """How each near-copy differs from its known digit: samples and refs (n, 1, 28, 28) in [-1, 1],
+    shifts (n, 2) as matched. One of the keys of :data:`_KIND_WORDS`."""
+    from .nearcopy import SIZE
+
+    n = len(samples)
+    if n == 0:
+        return []
+    grid = torch.arange(SIZE * SIZE).reshape(SIZE, SIZE)
+    aligned = torch.stack([samples[i].flatten()[torch.roll(grid, (int(shifts[i, 0]), int(shifts[i, 1])),
+                                                           dims=(0, 1)).flatten()] for i in range(n)])  # (n, 784)
+    ref = refs.reshape(n, -1)
+    diff = (aligned - ref).abs()
+    big = diff > 0.5
+    rc = ref - ref.mean(1, keepdim=True)
+    p = (rc * aligned).sum(1, keepdim=True) / (rc ** 2).sum(1, keepdim=True).clamp(min=1e-8)
+    fit = p * rc + aligned.mean(1, keepdim=True)  # least-squares affine fit sample ~ p ref + q
+    out = []
+    for i in range(n):
+        if float(diff[i].max()) < 0.1:
+            out.append("exact" if not bool(shifts[i].any()) else "shifted")
+        elif int(big[i].sum()) <= 20 and float(diff[i].masked_fill(big[i], 0).max()) < 0.1:
+            out.append("pixels")
+        elif float((fit[i] - aligned[i]).abs().max()) < 0.1:
+            out.append("intensity")
+        else:
+            out.append("noise")
+    return out
+
+
+_KIND_WORDS = {"exact": "identical", "shifted": "shifted by 1-2 pixels", "pixels": "a few pixels changed",
+               "intensity": "brightness/contrast changed", "noise": "noise or small changes added"}
+
+
+@torch.inference_mode()
+def integrity_check(x: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Near-copies of known digits and within-class diversity for samples ``x`` (N, 1, 28, 28) in
+    [-1, 1] (already range-mapped) with requested ``labels`` (N,). Uses only MNIST and the samples."""
+    from .nearcopy import nearest_known, reference_index
+
+    t0 = time.perf_counter()
+    index = reference_index()
+    build_s = time.perf_counter() - t0
+    r = nearest_known(x, NEAR_COPY_THRESHOLD, index=index)
+    d = r["distance"]  # (N,)
+    near = d < NEAR_COPY_THRESHOLD
+    order = torch.argsort(d)
+    kinds = {k: 0 for k in _KIND_WORDS}
+    rows = near.nonzero().flatten()
+    refs_img = index.images(r["ref"][rows])  # (n, 1, 28, 28)
+    exact = torch.zeros(len(x), dtype=torch.bool)
+    kind_of = {}
+    for j, (i, kind) in enumerate(zip(rows.tolist(), _describe(x[rows], refs_img, r["shift"][rows]))):
+        kind_of[i] = kind
+        kinds[kind] += 1
+        exact[i] = kind == "exact" and float((x[i] - refs_img[j]).pow(2).mean().sqrt()) < COPY_THRESHOLD
+    closest = []
+    for i in order[:N_CLOSEST].tolist():
+        ref_row = int(r["ref"][i])
+        closest.append({"sample": i, "label": int(labels[i]), "split": index.SPLITS[int(r["split"][i])],
+                        "index": int(r["index"][i]), "ref_label": int(index.labels[ref_row]),
+                        "distance": round(float(d[i]), 4), "shift": [int(v) for v in r["shift"][i]],
+                        "near_copy": bool(near[i]), "kind": kind_of.get(i)})
+    ratios = []
+    for k in range(N_CLASSES):
+        sel = x[labels == k]
+        ratios.append(shift_tolerant_diversity(sel) / REAL_DIVERSITY[k] if len(sel) > 1 else float("nan"))
+    finite = d[torch.isfinite(d)]
+    qs = {"min": 0.0, "q1%": 0.01, "q5%": 0.05, "median": 0.5}
+    return {
+        "near": near, "distance": d,
+        "near_copy_fraction": float(near.float().mean()) if len(x) else 0.0,
+        "copy_fraction": float(exact.float().mean()) if len(x) else 0.0,
+        "near_copies": {"train": int((near & (r["split"] == 0)).sum()), "test": int((near & (r["split"] == 1)).sum()),
+                        **kinds},
+        "closest_pairs": closest,
+        "nn_distance": {k: round(float(torch.quantile(finite, q)), 4) for k, q in qs.items()} if len(finite) else {},
+        "nn_exact_below": NEAR_COPY_THRESHOLD,
+        "class_diversity_ratio": ratios,
+        "seconds": round(time.perf_counter() - t0, 3), "index_seconds": round(build_s, 3),
+        "evaluated_per_sample": round(float(r["evaluated"].float().mean()), 1) if len(x) else 0.0,
+    }
+
+
 # --------------------------------------------------------------------------- report
 
 def _json_safe(v):
@@ -175,6 +299,12 @@ class GateReport:
     model_path: str | None = None
     error: str | None = None
     thresholds: dict = field(default_factory=dict)
+    near_copy_fraction: float = 0.0
+    near_copies: dict = field(default_factory=dict)  # counts by split (train/test) and by kind of change
+    closest_pairs: list = field(default_factory=list)  # the N_CLOSEST closest (sample, known digit) pairs
+    nn_distance: dict = field(default_factory=dict)  # quantiles of each sample's distance to its nearest known digit
+    integrity_seconds: float = 0.0
+    inspection: dict = field(default_factory=dict)  # helpers.export.inspect_export (run_gate only)
     samples: Any = field(default=None, repr=False, compare=False)  # (N, 1, 28, 28) in [-1, 1]
     labels: Any = field(default=None, repr=False, compare=False)  # (N,) requested classes
     preds: Any = field(default=None, repr=False, compare=False)  # (N,) judge's classes
@@ -206,8 +336,9 @@ class GateReport:
         if self.per_class:
             lines.append("per class: " + "  ".join(f"{k}:{a:.0%}" for k, a in enumerate(self.per_class)))
         if self.error is None:
-            lines.append(f"integrity: copies of training digits {self.copy_fraction:.1%} "
-                         f"(max {MAX_COPY_FRACTION:.0%}) {'ok' if self.copies_ok else 'FAILED'}; "
+            lines.append(f"integrity: near-copies of MNIST digits {self.near_copy_fraction:.1%} "
+                         f"(exact copies {self.copy_fraction:.1%}; max {MAX_COPY_FRACTION:.0%}) "
+                         f"{'ok' if self.copies_ok else 'FAILED'}; "
                          f"diversity vs real digits min {min(self.class_diversity_ratio, default=0):.2f} "
                          f"(min {COLLAPSE_RATIO}) {'ok' if self.diversity_ok else 'FAILED'}")
         lines += [f"- {m}" for m in self.messages]
@@ -238,13 +369,40 @@ class GateReport:
         return confusion_matrix_plot(torch.tensor(self.confusion), MNIST_CLASSES,
                                      title=f"gate confusion matrix (accuracy {self.accuracy:.1%})")
 
+    def closest_pairs_figure(self, n: int = 10):
+        """The ``n`` samples closest to a known MNIST digit (top row) above that digit (bottom row),
+        the known digit shifted as matched; titled with the distance (near-copy threshold
+        NEAR_COPY_THRESHOLD) and which MNIST digit it is."""
+        from .nearcopy import reference_index
+        from .plot import show_images
+
+        if self.samples is None:
+            raise ValueError("this report holds no samples (loaded from JSON?)")
+        pairs = self.closest_pairs[:n]
+        if not pairs:
+            raise ValueError("the report has no closest pairs")
+        index = reference_index()
+        rows = []
+        for p in pairs:
+            hit = ((index.split == index.SPLITS.index(p["split"])) & (index.index == p["index"])).nonzero()
+            ref = index.images(hit.flatten()[:1])[0]
+            dy, dx = p["shift"]
+            rows.append(torch.roll(ref, (-dy, -dx), dims=(1, 2)))  # the known digit as matched
+        top = self.samples[[p["sample"] for p in pairs]]
+        images = torch.cat([top, torch.stack(rows)])
+        titles = ([f"d={p['distance']:.3f}" for p in pairs]
+                  + [f"{p['split']} #{p['index']}" for p in pairs])
+        return show_images(images, nrow=len(pairs), labels=titles,
+                           title=f"closest samples (top) and known MNIST digits (bottom); near-copy below "
+                                 f"{NEAR_COPY_THRESHOLD}: {self.near_copy_fraction:.1%} of samples")
+
     def show(self) -> None:
         """Print the summary and draw the confusion matrix and the misclassified grid."""
         print(self.summary())
         if self.samples is not None:
             import matplotlib.pyplot as plt
 
-            for fig in (self.confusion_figure(), self.misclassified_figure()):
+            for fig in (self.confusion_figure(), self.misclassified_figure(), self.closest_pairs_figure()):
                 plt.show() if plt.isinteractive() else None
                 try:
                     from IPython.display import display
@@ -325,13 +483,10 @@ def evaluate_samples(samples: torch.Tensor, labels: torch.Tensor, *, pixel_range
     conf.index_put_((labels, preds), torch.ones(n, dtype=torch.long), accumulate=True)
     per_class = [float(conf[k, k] / conf[k].sum()) if conf[k].sum() else float("nan") for k in range(N_CLASSES)]
 
-    d_nn = nn_distance_to_train(x)  # (N,)
-    copy_fraction = float((d_nn < COPY_THRESHOLD).float().mean())
-    copies_ok = copy_fraction <= MAX_COPY_FRACTION
-    ratios = []
-    for k in range(N_CLASSES):
-        sel = x[labels == k]
-        ratios.append(class_diversity(sel) / REAL_DIVERSITY[k] if len(sel) > 1 else float("nan"))
+    integ = integrity_check(x, labels)
+    copy_fraction, near_fraction = integ["copy_fraction"], integ["near_copy_fraction"]
+    copies_ok = near_fraction <= MAX_COPY_FRACTION
+    ratios = integ["class_diversity_ratio"]
     collapsed = [k for k, r in enumerate(ratios) if r == r and r < COLLAPSE_RATIO]
     diversity_ok = not collapsed
 
@@ -341,24 +496,35 @@ def evaluate_samples(samples: torch.Tensor, labels: torch.Tensor, *, pixel_range
         messages.append(f"accuracy {acc:.1%} is below the pass mark {PASS_ACCURACY:.0%}; weakest classes: "
                         + ", ".join(f"{k} ({per_class[k]:.0%})" for k in worst))
     if not copies_ok:
-        messages.append(f"{copy_fraction:.0%} of the samples are copies of MNIST training images (nearest training "
-                        f"image closer than {COPY_THRESHOLD} RMS; real test digits never are): the model must "
-                        "generate digits, not return stored ones")
+        nc = integ["near_copies"]
+        where = " and ".join(f"{nc[k]} of the MNIST {k} set" for k in ("train", "test") if nc[k])
+        how = ", ".join(f"{nc[k]} {w}" for k, w in _KIND_WORDS.items() if nc[k])
+        what = ("copies of MNIST digits" if nc["exact"] == int(integ["near"].sum())
+                else "near-copies of MNIST digits")
+        messages.append(f"{near_fraction:.0%} of the samples are {what} ({where}; {how}): closer than "
+                        f"{NEAR_COPY_THRESHOLD} to a known digit under a distance blind to shifts of up to 2 pixels, "
+                        "a few changed pixels, light noise and brightness/contrast, where real unseen digits and "
+                        "honest models' samples almost never are. The model must generate digits, not return "
+                        "stored ones (report.closest_pairs_figure() shows them)")
     if collapsed:
         messages.append("diversity collapsed for class(es) " + ", ".join(
             f"{k} ({ratios[k]:.2f} of real)" for k in collapsed)
-            + f": the samples of a class are nearly identical (need >= {COLLAPSE_RATIO} of the diversity of real digits)")
+            + f": the samples of a class are nearly the same digit, up to small shifts and brightness "
+              f"(need >= {COLLAPSE_RATIO} of the diversity of real digits under the same shift-tolerant distance)")
     passed = acc_ok and copies_ok and diversity_ok
     if passed:
-        messages.append(f"passed: {acc:.1%} >= {PASS_ACCURACY:.0%}, no copies, diverse samples")
+        messages.append(f"passed: {acc:.1%} >= {PASS_ACCURACY:.0%}, no copies of known digits, diverse samples")
     return GateReport(
         passed=passed, accuracy=acc, ci_low=lo, ci_high=hi, n=n, per_class=per_class, confusion=conf.tolist(),
         copy_fraction=copy_fraction, copies_ok=copies_ok, class_diversity_ratio=ratios, diversity_ok=diversity_ok,
         range_mapped=mapped, w=float(w), seed=int(seed), device=str(device),
         seconds=seconds + time.perf_counter() - t0, messages=messages, model_path=model_path,
         thresholds=dict(pass_accuracy=PASS_ACCURACY, copy_threshold=COPY_THRESHOLD,
-                        max_copy_fraction=MAX_COPY_FRACTION, collapse_ratio=COLLAPSE_RATIO,
-                        ddim_steps=GATE_DDIM_STEPS, n_per_class=n // N_CLASSES if n else 0),
+                        near_copy_threshold=NEAR_COPY_THRESHOLD, max_copy_fraction=MAX_COPY_FRACTION,
+                        collapse_ratio=COLLAPSE_RATIO, ddim_steps=GATE_DDIM_STEPS,
+                        n_per_class=n // N_CLASSES if n else 0),
+        near_copy_fraction=near_fraction, near_copies=integ["near_copies"], closest_pairs=integ["closest_pairs"],
+        nn_distance=integ["nn_distance"], integrity_seconds=integ["seconds"],
         samples=x, labels=labels, preds=preds)
 
 
@@ -377,10 +543,16 @@ def run_gate(model_path: str | Path, *, seed: int = GRADER_SEED, n_per_class: in
     the wrong shape, or an out-of-range w gives a failed report whose ``error`` says why.
     ``device`` defaults to the CPU (the reference for determinism; pass "cuda" to go faster).
     """
-    from .export import load_exported
+    from .export import inspect_export, load_exported
 
     t0 = time.perf_counter()
     device = torch.device(device or "cpu")
+    inspection = inspect_export(model_path)  # structure only: nothing of the file runs or is unpickled
+    if not inspection["ok"]:
+        what = "could not load the model" if not Path(model_path).is_file() else "the hand-in was refused"
+        report = _failed(model_path, seed, device, t0, f"{what}: {inspection['reason']}")
+        report.inspection = inspection
+        return report
     try:
         exported = load_exported(model_path)
     except Exception as exc:
@@ -398,24 +570,45 @@ def run_gate(model_path: str | Path, *, seed: int = GRADER_SEED, n_per_class: in
         return _failed(model_path, seed, device, t0, f"sampling failed: {type(exc).__name__}: {exc}")
     if not torch.isfinite(samples).all():
         return _failed(model_path, seed, device, t0, "the samples contain NaN or inf")
-    return evaluate_samples(samples, labels, pixel_range=exported.config.get("pixel_range"), w=w, seed=seed,
-                            device=str(device), seconds=time.perf_counter() - t0, model_path=str(model_path))
+    report = evaluate_samples(samples, labels, pixel_range=exported.config.get("pixel_range"), w=w, seed=seed,
+                              device=str(device), seconds=time.perf_counter() - t0, model_path=str(model_path))
+    report.inspection = inspection
+    return report
 
 
 # --------------------------------------------------------------------------- calibration and CLI
 
-def calibrate(n_test: int = 2000, seed: int = 0) -> dict:
-    """Re-measure :data:`CALIBRATION` on real MNIST (about 20 s on a 2-core CPU)."""
+def calibrate(radius: float = 0.12, progress=print) -> dict:
+    """Re-measure :data:`CALIBRATION` on real MNIST (about a minute on a 2-core CPU): the
+    shift-tolerant distance from every test digit to its nearest training digit and from every
+    training digit to its nearest test digit (held-apart real digits; exact below ``radius``), how
+    many fall below :data:`NEAR_COPY_THRESHOLD` (MNIST's own near-duplicates), and the shift-tolerant
+    diversity of real digits per class (first 100 test digits of each; and of the next four groups
+    of 100, divided by the first: how much real digits vary around 1.0)."""
     from .data import load_mnist
+    from .nearcopy import ReferenceIndex, nearest_known
 
+    x_tr, y_tr = load_mnist("train")
     x_te, y_te = load_mnist("test")
-    idx = torch.randperm(len(x_te), generator=torch.Generator().manual_seed(seed))[:n_test]
-    d = nn_distance_to_train(x_te[idx])
-    qs = {"q0.1%": 0.001, "q0.5%": 0.005, "q1%": 0.01, "q5%": 0.05, "q10%": 0.1, "median": 0.5}
-    out = {"test_to_train_nn_rms": {"min": round(float(d.min()), 4),
-                                    **{k: round(float(torch.quantile(d, q)), 4) for k, q in qs.items()},
-                                    "mean": round(float(d.mean()), 4), "n": n_test},
-           "real_class_diversity": [round(class_diversity(x_te[y_te == k][:100]), 4) for k in range(N_CLASSES)]}
+    qs = {"min": 0.0, "q0.01%": 0.0001, "q0.1%": 0.001, "q1%": 0.01, "q5%": 0.05, "median": 0.5}
+    out: dict = {}
+    for name, (q, ref) in {"test_to_train": (x_te, (x_tr, y_tr)), "train_to_test": (x_tr, (x_te, y_te))}.items():
+        t0 = time.perf_counter()
+        index = ReferenceIndex.build([ref])
+        r = nearest_known(q, radius, index=index)
+        d = r["distance"]
+        below = (d < NEAR_COPY_THRESHOLD).nonzero().flatten()
+        out[name] = {**{k: round(float(torch.quantile(d, v)), 4) for k, v in qs.items()}, "n": len(d),
+                     "below_threshold": len(below), "fraction_below": round(len(below) / len(d), 5),
+                     "pairs_below": [[int(i), int(r["index"][i]), round(float(d[i]), 4)] for i in below[:20]],
+                     "seconds": round(time.perf_counter() - t0, 1)}
+        progress(f"{name}: {out[name]}")
+    real = [shift_tolerant_diversity(x_te[y_te == k][:100]) for k in range(N_CLASSES)]
+    out["real_class_diversity"] = [round(v, 4) for v in real]
+    others = [[shift_tolerant_diversity(x_te[y_te == k][100 * g:100 * (g + 1)]) / real[k] for k in range(N_CLASSES)]
+              for g in range(1, 5)]
+    out["real_group_ratio_min"] = round(min(min(r) for r in others), 3)
+    out["real_group_ratio_max"] = round(max(max(r) for r in others), 3)
     return out
 
 
@@ -427,11 +620,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=GRADER_SEED)
     parser.add_argument("--n-per-class", type=int, default=N_PER_CLASS)
     parser.add_argument("--device", default=None, help="cpu (default, the reference) or cuda")
-    parser.add_argument("--figures", default=None, help="folder for confusion.png and misclassified.png")
-    parser.add_argument("--calibrate", action="store_true", help="re-measure the integrity calibration and exit")
+    parser.add_argument("--figures", default=None,
+                        help="folder for confusion.png, misclassified.png and closest.png")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="re-measure the integrity calibration on real MNIST and exit (honest models: "
+                             "python -m bench.gate_integrity)")
     args = parser.parse_args(argv)
     if args.calibrate:
-        print(json.dumps(calibrate(), indent=2))
+        print(json.dumps({"calibration": calibrate(progress=lambda m: print(m, file=sys.stderr)),
+                          "thresholds": {"near_copy_threshold": NEAR_COPY_THRESHOLD,
+                                         "max_copy_fraction": MAX_COPY_FRACTION, "collapse_ratio": COLLAPSE_RATIO,
+                                         "shift": 2, "diversity_shift": DIVERSITY_SHIFT}}, indent=2))
         return 0
     if not args.model:
         parser.error("give the exported model file")
@@ -445,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         report.confusion_figure().savefig(folder / "confusion.png", bbox_inches="tight")
         report.misclassified_figure().savefig(folder / "misclassified.png", bbox_inches="tight")
+        report.closest_pairs_figure().savefig(folder / "closest.png", bbox_inches="tight")
     return 0 if report.passed else 1
 
 
