@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--strict", action="store_true", help="exit 1 unless every submission is 'graded'")
     g.add_argument("--partial-credit", action="store_true",
                    help="nbgrader's rule: a test cell that displays a number earns that many points")
+    g.add_argument("--zero-reference-calls", action="store_true",
+                   help="a TODO whose answer calls the course's reference (helpers) twin earns 0 (default: reported only)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
     w = sub.add_parser("worker", help="grade one job file (the unit of work; for cluster engines)")
@@ -109,6 +111,8 @@ def _demo_check(results: list[dict]) -> tuple[list[str], bool]:
             lines.append(f"  - {e['student']:<22} {e['assignment']:<28} skipped (needs the {e['needs']} sandbox)")
             continue
         good = r is not None and r["status"] == e["status"] and abs(r["score"] - e["score"]) < 1e-6
+        if r is not None and "reference_calls" in e:   # the flag an instructor sees for this student
+            good &= sorted((r.get("notes") or {}).get("reference_calls", {})) == sorted(e["reference_calls"])
         ok &= good
         seen = f"{r['status']} {r['score']:g}" if r else "no result"
         lines.append(f"  {'✓' if good else '✗'} {e['student']:<22} {e['assignment']:<28} expected {e['status']} "
@@ -127,7 +131,8 @@ def cmd_grade(a) -> int:
                         stall_timeout=a.stall_timeout or demo_cfg.get("stall_timeout", 0),
                         max_notebook_mb=a.max_notebook_mb, work_quota_mb=a.work_quota_mb, tmp_quota_mb=a.tmp_quota_mb,
                         memory_mb=a.memory_mb, sandbox=a.sandbox, network=a.allow_network,
-                        data_dir=a.data_dir, pass_env=a.pass_env, partial_credit=a.partial_credit)
+                        data_dir=a.data_dir, pass_env=a.pass_env, partial_credit=a.partial_credit,
+                        zero_reference_calls=a.zero_reference_calls)
     if a.demo:
         inputs, roster = EXAMPLES_DIR / "submitted", a.roster or EXAMPLES_DIR / "roster.csv"
         out = a.out or REPO_ROOT / "grading" / "demo"

@@ -105,6 +105,8 @@ def summary_text(results: list[dict], *, extra: list[str] = (), header: str = ""
             flags.append(f"restored edited {','.join(notes['restored_edited'])}")
         if notes.get("tampering_restored"):
             flags.append("TAMPERING: " + ",".join(notes["tampering_restored"][:4]))
+        if notes.get("reference_calls"):
+            flags.append("REFERENCE CALLED in " + ",".join(sorted(notes["reference_calls"])))
         if notes.get("errors_outside_tests"):
             flags.append(f"{len(notes['errors_outside_tests'])} other cell(s) raised")
         if notes.get("resumed"):
@@ -122,9 +124,24 @@ def summary_text(results: list[dict], *, extra: list[str] = (), header: str = ""
         for label, lost, who, mx in todos:
             bar = "#" * int(round(30 * lost / top)) if lost else ""
             print(f"  {label[:60]:<{min(lw, 60)}}  {lost:>7g} pts lost by {who:>3}/{n}  (of {mx:g})  {bar}", file=buf)
+    refs = reference_call_table(results)
+    if refs:
+        print("\nanswers that call the course's reference instead of implementing it "
+              "(autograder/reference_calls.py; --zero-reference-calls gives them 0):", file=buf)
+        for (aid, todo), students in sorted(refs.items()):
+            print(f"  {aid} {todo}: {', '.join(sorted(students))}", file=buf)
     for line in extra:
         print(line, file=buf)
     return buf.getvalue()
+
+
+def reference_call_table(results: list[dict]) -> dict:
+    """{(assignment, TODO): [students whose answer calls its reference twin]}"""
+    out: dict = defaultdict(list)
+    for r in results:
+        for todo in (r.get("notes") or {}).get("reference_calls", {}):
+            out[(r["assignment"], todo)].append(r["student"])
+    return dict(out)
 
 
 def write_all(results: list[dict], out: Path, *, extra: list[str] = (), header: str = "") -> str:
@@ -138,6 +155,8 @@ def write_all(results: list[dict], out: Path, *, extra: list[str] = (), header: 
         "counts": dict(counts), "submissions": len(results),
         "lost_points": {a: [dict(zip(("todo", "lost", "students", "max_points"), row)) for row in rows]
                         for a, rows in histogram(results).items()},
+        "reference_calls": [{"assignment": a, "todo": t, "students": sorted(s)}
+                            for (a, t), s in sorted(reference_call_table(results).items())],
         "rows": [{k: r.get(k) for k in ("student", "assignment", "score", "max_score", "status", "detail")}
                  for r in sorted(results, key=lambda r: (r["assignment"], r["student"]))],
     }, indent=1))

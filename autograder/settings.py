@@ -44,6 +44,7 @@ class Settings:
     data_dir: str = ""              # COURSE_DATA_DIR passed to kernels
     pass_env: list = field(default_factory=list)   # extra env names passed through
     partial_credit: bool = False    # nbgrader's "displayed number = partial credit"
+    zero_reference_calls: bool = False   # TODOs whose answer calls the helpers twin earn 0
     seed: int = 0                   # PYTHONHASHSEED of kernels and post-grade checks
 
     def __post_init__(self) -> None:
@@ -73,7 +74,7 @@ class Settings:
         """Hash of everything that can change a grade (not workers, paths or devices)."""
         keep = {k: v for k, v in self.to_dict().items()
                 if k in ("profile", "cell_timeout", "notebook_timeout", "stall_timeout", "wall_factor",
-                         "partial_credit", "seed", "network", "max_notebook_mb", "max_cell_output_mb",
+                         "partial_credit", "zero_reference_calls", "seed", "network", "max_notebook_mb", "max_cell_output_mb",
                          "max_notebook_output_mb", "work_quota_mb", "tmp_quota_mb")}
         keep["harness"] = HARNESS_VERSION
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]

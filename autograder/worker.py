@@ -168,6 +168,11 @@ def grade(job: dict) -> dict:
     release_nb = nbformat.read(bundle.release_notebook, as_version=4)
     nb, notes = repair(nb, source_nb, release_nb)
     res["notes"].update(notes)
+    from . import reference_calls
+    todos = sorted({i["todo"] for i in bundle.info["items"]})
+    ref_calls = reference_calls.find(nb, source_nb, todos, reference_calls.manifest_twins(bundle.source_folder))
+    if ref_calls:
+        res["notes"]["reference_calls"] = ref_calls
 
     WORK_ROOT.mkdir(mode=0o711, exist_ok=True)
     os.chmod(WORK_ROOT, 0o711)
@@ -278,6 +283,12 @@ def grade(job: dict) -> dict:
         tests = score_cells(bundle.info["items"], executed, ex.replies, ex.stopped,
                             partial_credit=settings.partial_credit)
         tests = apply_post_grade(tests, checks)
+        for t in tests:
+            if t.get("todo") in ref_calls:
+                t["reference_call"] = ref_calls[t["todo"]]
+                if settings.zero_reference_calls and t["points"]:
+                    t.update(points=0.0, status="failed",
+                             message=f"the answer calls the course's reference ({'; '.join(ref_calls[t['todo']])[:200]})")
         res["tests"] = tests
         res["score"], res["max_score"] = total(tests)
         if ex.stopped:

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import REPO_ROOT
+from autograder import EXAMPLES_DIR, REPO_ROOT
 from autograder.collect import collect, extract_zip, missing
 from autograder.examples import make_demo
 from autograder.nbinfo import grade_id, read_notebook_bytes
@@ -255,3 +255,39 @@ def test_instructor_run_outputs_never_enter_the_bundle(tmp_path, bundle):
     assert b.hash == bundle.hash and b.info["max_score"] == bundle.info["max_score"]
     assert not any(is_output(p.name) for p in b.source_folder.rglob("*")), list(b.source_folder.iterdir())
     assert not is_output("fixture_gate.py") and not is_output("post_grade.json")
+
+
+def test_reference_calls_are_found_in_answers_and_never_in_the_solutions():
+    """An answer that calls the helpers twin of its own TODO is reported; no instructor solution
+    is (they use other helpers, e.g. ddpm.extract, and subclass earlier blocks)."""
+    import copy
+
+    import nbformat
+
+    from autograder import SOURCE_DIR
+    from autograder import reference_calls as rc
+    from autograder.nbinfo import grade_id, is_solution
+    for path in sorted(SOURCE_DIR.glob("*/*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        todos = [grade_id(c) for c in nb.cells if is_solution(c)]
+        assert rc.find(nb, nb, todos, rc.manifest_twins(path.parent)) == {}, path.name
+    src = nbformat.read(SOURCE_DIR / "02_diffusion_models" / "02_diffusion_models.ipynb", as_version=4)
+    todos = [grade_id(c) for c in src.cells if is_solution(c)]
+    answers = {
+        "todo2_q_sample": ("from helpers.ddpm import q_sample\n", ["imports helpers.ddpm.q_sample"]),
+        "todo3_p_sample": ("def p_sample(x_t, t, eps, sched, noise=None):\n"
+                           "    return ddpm.p_sample(x_t, t, eps, sched, noise=noise)\n", ["uses helpers.ddpm.p_sample"]),
+        "todo4_time_unet": ("import helpers.unet as U\nclass TimeUNet(U.TimeUNet):\n    pass\n",
+                            ["uses helpers.unet.TimeUNet"]),
+        "todo5_noise_loss": ("def noise_loss(eps_fn, x0, sched, t, noise):\n"  # its own code: not reported
+                             "    return ((eps_fn(ddpm.q_sample(x0, t, sched, noise), t) - noise) ** 2).mean()\n", None),
+    }
+    cheat = copy.deepcopy(src)
+    for c in cheat.cells:
+        if grade_id(c) in answers:
+            c.source = answers[grade_id(c)][0]
+    got = rc.find(cheat, src, todos)
+    assert got == {k: v for k, (_, v) in answers.items() if v}, got
+    demo = nbformat.read(EXAMPLES_DIR / "submitted" / "reference_call" / "02_diffusion_models" /
+                         "02_diffusion_models.ipynb", as_version=4)
+    assert rc.find(demo, src, todos) == {"todo2_q_sample": ["uses helpers.ddpm.q_sample"]}

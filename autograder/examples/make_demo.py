@@ -20,6 +20,8 @@ tests/test_autograder_demo.py):
   vandal         complete, tries to overwrite grades, gradebooks, judge weights, other students'
                  notebooks and leaves a daemon doing it         -> full marks, nothing else changes
   cheater        blank, monkeypatches numpy/torch/builtins/IPython to make tests pass -> 0
+  reference_call complete, but the first TODO that has a reference twin in `helpers` answered by
+                 calling it (`return _ref.q_sample(...)`)      -> full marks, reported per TODO
   corrupt        truncated JSON                                 -> not a notebook
   wrong          another assignment's notebook                  -> wrong assignment
   absent         on the roster, no submission                   -> missing
@@ -46,7 +48,7 @@ from autograder.release import build_bundle, list_assignments
 HERE = Path(__file__).resolve().parent
 SOL = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 FULL_SET = ("complete", "blank", "partial", "one_wrong", "crash", "loop", "deleted_test", "edited_test", "stderr",
-            "vandal", "cheater", "corrupt", "wrong")
+            "vandal", "cheater", "reference_call", "corrupt", "wrong")
 #: variants that attack the grader: only graded where the strict sandbox is available
 NEEDS_STRICT = ("vandal",)
 PREFERRED_MAIN = ("02_diffusion_models", "01_unets", "03_optimizations")
@@ -268,8 +270,50 @@ def one_wrong(source, release):
     return nb
 
 
+def reference_call_spec(source) -> tuple[str, str, str] | None:
+    """(TODO grade_id, function name, helpers module) of the first TODO whose function has a
+    same-named twin in `helpers`, or None."""
+    import importlib
+    import pkgutil
+
+    import helpers
+    mods = []
+    for m in pkgutil.iter_modules(helpers.__path__):
+        try:
+            mods.append((m.name, importlib.import_module(f"helpers.{m.name}")))
+        except Exception:  # noqa: BLE001 - optional modules
+            continue
+    for i in solution_cells(source):
+        tree = ast.parse(SOL.sub("", source.cells[i].source))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                mod = next((name for name, m in mods if callable(getattr(m, node.name, None))), None)
+                if mod:
+                    return grade_id(source.cells[i]), node.name, mod
+    return None
+
+
+def reference_call(source, release):
+    """Complete, except one TODO answered by calling the reference twin from helpers."""
+    nb = complete(source, release)
+    gid, name, mod = reference_call_spec(source)
+    cell = next(c for c in nb.cells if grade_id(c) == gid)
+    fn = next(n for n in ast.parse(cell.source).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    a = fn.args
+    args = [ast.Name(x.arg) for x in a.posonlyargs + a.args]
+    if a.vararg:
+        args.append(ast.Starred(ast.Name(a.vararg.arg)))
+    kws = [ast.keyword(k.arg, ast.Name(k.arg)) for k in a.kwonlyargs]
+    if a.kwarg:
+        kws.append(ast.keyword(None, ast.Name(a.kwarg.arg)))
+    call = ast.Call(ast.Attribute(ast.Name("_ref"), name), args, kws)
+    fn.body = [ast.Expr(ast.Constant(f"The reference, called (not implemented).")), ast.Return(call)]
+    cell.source = f"import helpers.{mod} as _ref\n\n\n" + ast.unparse(ast.fix_missing_locations(fn)) + "\n"
+    return nb
+
+
 VARIANTS = {f.__name__: f for f in (complete, blank, partial, crash, loop, deleted_test, edited_test, stderr,
-                                    vandal, cheater, one_wrong)}
+                                    vandal, cheater, one_wrong, reference_call)}
 
 
 def _points(items, pred) -> float:
@@ -303,6 +347,7 @@ def expected(variant: str, source, items: list[dict], extra: float = 0.0) -> tup
         "stderr": ("graded", total, "stderr warnings cost nothing"),
         "vandal": ("graded", total, "attacks fail; earns only its own (complete) work"),
         "cheater": ("graded", 0.0, "monkeypatching earns nothing"),
+        "reference_call": ("graded", total, "calls the reference in one TODO: reported per TODO, not zeroed by default"),
         "corrupt": ("not a notebook", 0.0, "truncated JSON"),
         "wrong": ("wrong assignment", 0.0, "another assignment's notebook"),
         "absent": ("missing", 0.0, "on the roster, no submission"),
@@ -329,6 +374,7 @@ def make_class(out: Path, source_dir: Path, aids: list[str], main: str | None = 
             items = b.info["items"]
             chosen = variants if aid == main else ("complete", "blank", "one_wrong")
             chosen = [v for v in chosen if v != "one_wrong" or one_wrong_spec(source)]
+            chosen = [v for v in chosen if v != "reference_call" or reference_call_spec(source)]
             for v in chosen:
                 student = v if aid == main else f"{v}_{aid[:2]}"
                 dest = out / "submitted" / student / aid / f"{aid}.ipynb"
@@ -349,6 +395,8 @@ def make_class(out: Path, source_dir: Path, aids: list[str], main: str | None = 
                 row = {"student": student, "assignment": aid, "status": status, "score": score, "why": why}
                 if v in NEEDS_STRICT:
                     row["needs"] = "strict"
+                if v == "reference_call":
+                    row["reference_calls"] = [reference_call_spec(source)[0]]
                 rows.append(row)
                 roster.append(f"{student},{aid}")
         rows.append({"student": "absent", "assignment": main, "status": "missing", "score": 0.0,
