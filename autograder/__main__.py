@@ -32,14 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--demo", action="store_true", help="grade the bundled demo class (autograder/examples/)")
     g.add_argument("--assignment", help="grade only this assignment id (flat folders: the assignment they hold)")
     g.add_argument("--workers", type=int, default=None,
-                   help="parallel workers (default: one per GPU, else 1)")
+                   help="parallel workers (default: one per GPU, else one per core up to 4, 4 GB each)")
     g.add_argument("--out", type=Path, default=None, help="output folder (default: grading/, demo: grading/demo/)")
     g.add_argument("--profile", choices=("full", "smoke"), default=None,
                    help="COURSE_PROFILE for the kernels (default: full; demo: smoke)")
     g.add_argument("--cell-timeout", type=int, default=0,
-                   help="CPU-seconds per cell and kernel thread (default: by profile; a busy machine does not count)")
+                   help="CPU-seconds per cell, all threads and processes (default: by profile; a busy machine does not count)")
     g.add_argument("--notebook-timeout", type=int, default=0,
-                   help="CPU-seconds per notebook and kernel thread (default: by profile)")
+                   help="CPU-seconds per notebook (default: by profile)")
     g.add_argument("--stall-timeout", type=int, default=0,
                    help="stop a cell that used no CPU for this many seconds (default: by profile)")
     g.add_argument("--max-notebook-mb", type=int, default=64, help="refuse larger submissions unread (default: 64)")

@@ -66,9 +66,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 class GradingExecute(Execute):
     """nbgrader Execute that records replies, timeouts and crashes per cell."""
 
-    cell_timeout = Integer(600, help="CPU-seconds per cell (per thread the kernel is given)").tag(config=True)
-    notebook_timeout = Integer(3600, help="CPU-seconds per notebook (per thread)").tag(config=True)
-    threads = Integer(1, help="threads the kernel may use: CPU budgets are multiplied by it").tag(config=True)
+    cell_timeout = Integer(600, help="CPU-seconds one cell may use (all its threads and processes)").tag(config=True)
+    notebook_timeout = Integer(3600, help="CPU-seconds the whole notebook may use").tag(config=True)
+    threads = Integer(1, help="threads the kernel may use (the wall-clock backstop allows for them)").tag(config=True)
     stall_timeout = Integer(120, help="stop a cell whose kernel used no CPU for this long").tag(config=True)
     wall_factor = Float(6.0, help="wall-clock backstop = this many times the CPU limit").tag(config=True)
     interrupt_grace = Integer(10).tag(config=True)
@@ -93,6 +93,7 @@ class GradingExecute(Execute):
         self._nb_bytes = 0
         self._nb_cpu = 0.0
         self.cpu_seconds = 0.0
+        self.cell_cpu: dict[int, float] = {}   # cell index -> CPU-seconds its execution used
 
     # -- limits ------------------------------------------------------------------------
     def _cell_timeout(self, cell) -> int:
@@ -105,9 +106,8 @@ class GradingExecute(Execute):
         return getattr(proc, "pid", None)
 
     def _budget(self) -> Budget:
-        threads = max(1, self.threads)
-        cell_cpu = self.cell_timeout * threads
-        left = self.notebook_timeout * threads - self._nb_cpu
+        cell_cpu = self.cell_timeout
+        left = self.notebook_timeout - self._nb_cpu
         wall_left = self.deadline - time.monotonic()
         return Budget(cpu_s=max(1.0, min(cell_cpu, left)),
                       wall_s=max(1.0, min(self.wall_factor * self.cell_timeout, wall_left)),
@@ -148,6 +148,7 @@ class GradingExecute(Execute):
         finally:
             if watch is not None:
                 watch.check()
+                self.cell_cpu[self.current] = round(watch.cpu_used, 2)
                 self._nb_cpu += watch.cpu_used
                 self.cpu_seconds = self._nb_cpu
 
@@ -210,7 +211,7 @@ class GradingExecute(Execute):
         if cell.cell_type != "code" or not cell.source.strip():
             return
         self.current = cell_index
-        if time.monotonic() >= self.deadline or self._nb_cpu >= self.notebook_timeout * max(1, self.threads):
+        if time.monotonic() >= self.deadline or self._nb_cpu >= self.notebook_timeout:
             raise NotebookTimeout()
         if self._probe_needed:
             await self._probe_kernel()

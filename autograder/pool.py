@@ -21,11 +21,19 @@ from . import REPO_ROOT
 from .worker import base_result, write_json_atomic
 
 
+def default_cpu_workers(cores: int, memory_mb: int) -> int:
+    """Kernels at once on a CPU machine: one per core up to 4, and at least 4 GB of memory each.
+    On 2 cores two single-threaded kernels grade 1.6x faster than one with two threads
+    (README, Measured)."""
+    return max(1, min(cores, 4, memory_mb // 4096))
+
+
 def plan_slots(workers: int | None, gpus: int, device: str = "auto") -> list[dict]:
     """[{gpu, threads}] for each worker slot."""
+    from .sandbox import total_memory_mb
     cores = os.cpu_count() or 1
     use_gpu = gpus > 0 and device in ("auto", "cuda")
-    n = workers or (gpus if use_gpu else 1)
+    n = workers or (gpus if use_gpu else default_cpu_workers(cores, total_memory_mb()))
     n = max(1, n)
     threads = max(1, cores // n)
     if use_gpu:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from . import HARNESS_VERSION, REPO_ROOT
 
 #: Per-profile defaults (seconds). `full` is what a student runs; `smoke` is for tests/demo.
-#: Timeouts are CPU-seconds per thread the kernel is given (autograder/budget.py), so they mean
+#: Timeouts are CPU-seconds of the kernel's processes (autograder/budget.py), so they mean
 #: the same on a busy machine as on an idle one; `stall_timeout` is wall seconds without CPU use.
 PROFILE_DEFAULTS = {
     "full": {"cell_timeout": 1800, "notebook_timeout": 3 * 3600, "stall_timeout": 300},
@@ -25,8 +25,8 @@ PROFILE_DEFAULTS = {
 @dataclass
 class Settings:
     profile: str = "full"
-    cell_timeout: int = 0           # CPU-seconds per cell and thread; 0: the profile default
-    notebook_timeout: int = 0       # CPU-seconds per notebook and thread; 0: the profile default
+    cell_timeout: int = 0           # CPU-seconds per cell; 0: the profile default
+    notebook_timeout: int = 0       # CPU-seconds per notebook; 0: the profile default
     stall_timeout: int = 0          # wall seconds a cell may use no CPU; 0: the profile default
     wall_factor: float = 6.0        # wall-clock backstop = wall_factor x the CPU limit
     startup_timeout: int = 120      # kernel start

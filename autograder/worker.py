@@ -319,6 +319,7 @@ def grade(job: dict) -> dict:
         res["files"] = {"autograded": str(rel_nb), "feedback": str(rel_fb)}
         res["timing"] = {"sanitize_s": round(t_sanitized - t_start, 3),
                          "execute_s": round(ex.exec_seconds, 3), "execute_cpu_s": round(ex.cpu_seconds, 3),
+                         "max_cell_cpu_s": max(ex.cell_cpu.values(), default=0.0),
                          "post_grade_s": round(t_checked - t_executed, 3)}
         try:
             from .feedback import render
