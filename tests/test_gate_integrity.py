@@ -8,9 +8,8 @@ models are checked by the slow test at the end (and by ``python -m bench.gate_in
 """
 from __future__ import annotations
 
-import builtins
 import json
-import math
+import os
 import pickle
 import time
 import zipfile
@@ -368,8 +367,12 @@ def _train_honest(seed: int, steps: int):
     return h.ema.model.eval()
 
 
-HONEST_STEPS = 1250
-HONEST_PER_CLASS = 30
+# 06's CPU recipe first passes the 95% gate after about 2000 steps (104 s a seed on an idle 2-core
+# CPU; walkthrough 06), more than the slow test's budget for three seeds: the test trains 1500 steps
+# a seed (about 80 s) and draws 30 digits a class. Models at and past the pass mark are checked by
+# `python -m bench.gate_integrity` (3 seeds, 1750-3000 steps, w = 1-8) and tests/test_nb06.py.
+HONEST_STEPS = int(os.environ.get("GATE_HONEST_STEPS", 1500))
+HONEST_PER_CLASS = int(os.environ.get("GATE_HONEST_PER_CLASS", 30))
 
 
 @needs_judge
