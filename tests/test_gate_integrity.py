@@ -8,6 +8,7 @@ models are checked by the slow test at the end (and by ``python -m bench.gate_in
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -170,9 +171,9 @@ def test_distance_is_blind_to_shifts_and_brightness_not_to_new_digits():
     for dy, dx in [(0, 0), (1, 0), (-2, 2), (2, -1)]:
         zs = nearcopy.standardise(torch.roll(x, (dy, dx), dims=(2, 3)))
         d, _ = nearcopy.shift_distance(z, zs[:, None])
-        assert float(d.max()) < 1e-3
+        assert float(d.max()) < 5e-3  # float32 rounding of a correlation of 1 (the threshold is 0.06)
     d, _ = nearcopy.shift_distance(z, nearcopy.standardise((0.5 * x - 0.2).clamp(-1, 1))[:, None])
-    assert float(d.max()) < 1e-3
+    assert float(d.max()) < 5e-3
     d, _ = nearcopy.shift_distance(z[:100], z[100:][:, None])  # different real digits
     assert float(d.min()) > 0.1
 
@@ -183,7 +184,7 @@ def test_spectral_features_are_a_lower_bound_and_the_search_is_exact():
     q = torch.cat([load_mnist("test", limit=40)[0], _flip(x_ref[:20], 4), torch.roll(x_ref[20:40], (2, 1), (2, 3))])
     z = nearcopy.standardise(q)
     d_all, _ = nearcopy.shift_distance(z, index.z.expand(len(z), -1, -1))  # (Q, 3000) brute force
-    lb = torch.cdist(nearcopy.lower_bound_features(z), index.f)
+    lb = torch.cdist(nearcopy.lower_bound_features(z), index.f, compute_mode="donot_use_mm_for_euclid_dist")
     assert bool((lb <= d_all + 1e-4).all())  # Parseval: never above the true distance
     radius = 0.3
     r = nearcopy.nearest_known(q, radius, index=index, k=4)
@@ -225,17 +226,22 @@ class _Lookup(nn.Module):
         return x - self.bank[c.argmax(1)]
 
 
-@pytest.fixture
-def no_unpickling(monkeypatch):
-    """Any unpickling or torch loading during the block fails the test."""
+@contextlib.contextmanager
+def no_unpickling():
+    """Any unpickling or torch loading inside the block fails the test."""
     def boom(*a, **k):
         raise AssertionError("inspect_export unpickled or loaded something")
 
-    monkeypatch.setattr(pickle, "loads", boom)
-    monkeypatch.setattr(pickle, "load", boom)
-    monkeypatch.setattr(pickle, "Unpickler", boom)
-    monkeypatch.setattr(torch, "load", boom)
-    monkeypatch.setattr(torch.export, "load", boom)
+    with pytest.MonkeyPatch.context() as mp:
+        for mod, name in ((pickle, "loads"), (pickle, "load"), (pickle, "Unpickler"), (torch, "load"),
+                          (torch.export, "load")):
+            mp.setattr(mod, name, boom)
+        yield
+
+
+def inspect(path) -> dict:
+    with no_unpickling():
+        return inspect_export(path)
 
 
 def _small_export(path: Path) -> Path:
@@ -243,9 +249,9 @@ def _small_export(path: Path) -> Path:
     return export_model(ConditionalUNet(chs=(8, 16), T=400), path, sched=SCHED, w=2.0, verify=False)
 
 
-def test_inspect_passes_a_course_export(tmp_path, no_unpickling):
+def test_inspect_passes_a_course_export(tmp_path):
     path = _small_export(tmp_path / "ok.pt2")
-    info = inspect_export(path)
+    info = inspect(path)
     assert info["ok"] and info["reason"] == "ok", info["reason"]
     n = sum(p.numel() for p in ConditionalUNet(chs=(8, 16), T=400).parameters())
     assert info["parameters"] == n and info["buffers"] == 0 and info["constants"] == 0
@@ -255,30 +261,30 @@ def test_inspect_passes_a_course_export(tmp_path, no_unpickling):
     json.dumps(info, allow_nan=False)
 
 
-def test_inspect_refuses_a_table_of_digits(tmp_path, no_unpickling):
+def test_inspect_refuses_a_table_of_digits(tmp_path):
     path = export_model(_Table(), tmp_path / "table.pt2", sched=SCHED, w=1.0, verify=False)
-    info = inspect_export(path)
+    info = inspect(path)
     assert not info["ok"] and info["buffers"] == 10000 * 784 > MAX_TENSOR_ELEMENTS
     assert "stores 7,840,001 values" in info["reason"], info["reason"]
 
 
-def test_inspect_refuses_disallowed_ops(tmp_path, no_unpickling):
+def test_inspect_refuses_disallowed_ops(tmp_path):
     path = export_model(_Lookup(), tmp_path / "lookup.pt2", sched=SCHED, w=1.0, verify=False)
-    info = inspect_export(path)
+    info = inspect(path)
     assert not info["ok"] and "ops outside the course's layers" in info["reason"]
     assert "torch.ops.aten.argmax.default" in info["reason"]
 
 
-def test_inspect_refuses_junk_big_and_tampered_files(tmp_path, no_unpickling):
+def test_inspect_refuses_junk_big_and_tampered_files(tmp_path):
     junk = tmp_path / "junk.pt2"
     junk.write_bytes(b"not a zip" * 100)
-    assert "not a zip" in inspect_export(junk)["reason"]
+    assert "not a zip" in inspect(junk)["reason"]
     big = tmp_path / "big.pt2"
     with open(big, "wb") as f:  # sparse: takes no disk space
         f.truncate(MAX_ARCHIVE_BYTES + 1)
-    info = inspect_export(big)
+    info = inspect(big)
     assert not info["ok"] and "MiB" in info["reason"]
-    assert "no exported model" in inspect_export(tmp_path / "missing.pt2")["reason"]
+    assert "no exported model" in inspect(tmp_path / "missing.pt2")["reason"]
 
     good = _small_export(tmp_path / "good.pt2")
 
@@ -289,7 +295,7 @@ def test_inspect_refuses_junk_big_and_tampered_files(tmp_path, no_unpickling):
                 data = zin.read(zi)
                 for item in edit(zi, data):
                     zout.writestr(*item)
-        return inspect_export(out)
+        return inspect(out)
 
     root = "good/"
     # a legacy pickled weights file, which torch.export.load would unpickle
@@ -384,7 +390,7 @@ def test_honest_trained_models_are_not_refused(tmp_path, seed):
     t0 = time.perf_counter()
     model = _train_honest(seed, HONEST_STEPS)
     path = export_model(model, tmp_path / "honest.pt2", sched=SCHED, w=4.0)
-    assert inspect_export(path)["ok"]
+    assert inspect(path)["ok"]
     x, labels = gate.generate(load_exported(path), HONEST_PER_CLASS, progress=False)
     r = gate.evaluate_samples(x, labels, w=4.0)
     print(f"seed {seed}: {HONEST_STEPS} steps + gate in {time.perf_counter() - t0:.0f} s; {r.summary()}")
