@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import os
 import sys
 import time
@@ -27,7 +28,7 @@ from .pool import Pool, plan_slots
 from .release import build_bundle, list_assignments
 from .report import missing_result, write_all
 from .settings import Settings
-from .worker import result_key, result_path
+from .worker import base_result, result_key, result_path, write_json_atomic
 
 
 def _candidates(source_dir: Path) -> dict[str, list[str]]:
@@ -38,8 +39,10 @@ def _candidates(source_dir: Path) -> dict[str, list[str]]:
     return out
 
 
-def _detect(path: Path, cands: dict[str, list[str]]) -> str | None:
+def _detect(path: Path, cands: dict[str, list[str]], max_bytes: int) -> str | None:
     try:
+        if path.stat().st_size > max_bytes:   # refused later, unread
+            return None
         nb = read_notebook_bytes(path.read_bytes())
     except (ValueError, OSError):
         return None
@@ -85,7 +88,7 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
     col = collect(Path(inputs), assignments=known, only=assignment, roster=roster, scratch=out / ".inbox")
     for s in col.submissions:
         if s.assignment is None:
-            s.assignment = _detect(s.path, cands)
+            s.assignment = _detect(s.path, cands, settings.max_notebook_mb * 2**20)
             if s.assignment is None:
                 s.assignment = assignment or (known[0] if len(known) == 1 else "unknown")
                 s.notes.append("assignment could not be detected from the file name or its cells")
@@ -113,8 +116,7 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
                        REPO_ROOT / "walkthroughs", REPO_ROOT / "grading", REPO_ROOT / ".git"], needed)
     jobs, results, originals = [], [], {}
     for s in subs:
-        data = s.path.read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
+        sha = _file_sha(s.path)
         originals[str(s.path)] = sha
         aid = s.assignment
         if aid not in bundles:
@@ -124,10 +126,22 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
             continue
         b = bundles[aid]
         key = result_key(s.student, aid, sha, b.hash, fp)
+        size = s.path.stat().st_size
+        if size > settings.max_notebook_mb * 2**20:   # refused unread: never parsed, copied or held in memory
+            r = base_result({"key": key, "student": s.student, "assignment": aid, "max_score": b.info["max_score"],
+                             "original": str(s.path), "sha256": sha, "bundle_hash": b.hash, "fingerprint": fp,
+                             "level": level})
+            r.update(status="not a notebook",
+                     detail=f"the file is {size / 2**20:.0f} MB, over the {settings.max_notebook_mb} MB limit for "
+                            "a notebook (clear its outputs: Edit > Clear All Outputs, save, submit again)")
+            r["notes"]["collect"] = s.notes
+            write_json_atomic(result_path(out, aid, s.student, key), r)
+            results.append(r)
+            continue
         staged = inbox / aid / s.student / f"{sha[:16]}{s.path.suffix or '.bin'}"
         if not staged.exists():
             staged.parent.mkdir(parents=True, exist_ok=True)
-            staged.write_bytes(data)
+            shutil.copyfile(s.path, staged)
         rpath = result_path(out, aid, s.student, key)
         if resume and rpath.exists():
             try:
@@ -214,8 +228,14 @@ def _snapshot(roots, limit=256 * 2**20) -> dict[str, str]:
             size += p.stat().st_size
             if size > limit:
                 return snap
-            snap[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+            snap[str(p)] = _file_sha(p)
     return snap
+
+
+def _file_sha(path: Path) -> str:
+    """sha256 of a file, read in chunks (a submission may be huge)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _verify_snapshot(snap: dict[str, str]) -> list[str]:
@@ -223,7 +243,7 @@ def _verify_snapshot(snap: dict[str, str]) -> list[str]:
     lines = []
     for path, digest in snap.items():
         try:
-            same = hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest
+            same = _file_sha(Path(path)) == digest
         except OSError:
             same = False
         if not same:
@@ -239,7 +259,7 @@ def _verify_originals(originals: dict, inbox: Path, subs) -> list[str]:
         p = s.path
         want = originals.get(str(p))
         try:
-            now = hashlib.sha256(p.read_bytes()).hexdigest()
+            now = _file_sha(p)
         except OSError:
             now = None
         if want and now != want:
