@@ -291,3 +291,53 @@ def test_reference_calls_are_found_in_answers_and_never_in_the_solutions():
     demo = nbformat.read(EXAMPLES_DIR / "submitted" / "reference_call" / "02_diffusion_models" /
                          "02_diffusion_models.ipynb", as_version=4)
     assert rc.find(demo, src, todos) == {"todo2_q_sample": ["uses helpers.ddpm.q_sample"]}
+
+
+def test_budget_counts_cpu_time_not_wall_time():
+    """autograder/budget.py: a spinning process is stopped for its CPU time, a sleeping one for
+    making no progress, and CPU used by a child counts for its parent."""
+    import subprocess
+    import sys
+    import time
+
+    from autograder.budget import Budget, Watch, tree_cpu_seconds
+
+    def run(code, budget):
+        p = subprocess.Popen([sys.executable, "-c", code])
+        w = Watch(p.pid, budget)
+        t0 = time.monotonic()
+        try:
+            while True:
+                why = w.check()
+                if why or p.poll() is not None:
+                    return why, time.monotonic() - t0, w.cpu_used
+                time.sleep(0.1)
+        finally:
+            p.kill()
+            p.wait()
+
+    why, secs, cpu = run("while True: pass", Budget(cpu_s=1.5, wall_s=60, stall_s=30))
+    assert why and "CPU time" in why and cpu > 1.5 and secs < 30, (why, secs, cpu)
+    why, secs, _ = run("import time; time.sleep(60)", Budget(cpu_s=30, wall_s=60, stall_s=2))
+    assert why and "no progress" in why and 2 <= secs < 10, (why, secs)
+    child = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'while True: pass'])"
+    why, _, cpu = run(child, Budget(cpu_s=1.5, wall_s=60, stall_s=30))
+    assert why and "CPU time" in why, (why, cpu)
+    assert tree_cpu_seconds(2 ** 22 + 12345) == 0.0   # no such process
+
+
+def test_notebook_runner_limits_cpu_not_wall(tmp_path):
+    """tests/nbtools.py runs notebooks with the same rule: a 2 s sleep passes a 1 CPU-second
+    limit (a busy machine cannot time out an honest cell), a busy loop does not."""
+    import nbformat
+    from nbclient.exceptions import CellTimeoutError
+
+    import nbtools
+    ok = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(2)\nprint('done')")])
+    nbformat.write(ok, tmp_path / "ok.ipynb")
+    nb = nbtools.execute(tmp_path / "ok.ipynb", timeout=1, cwd=tmp_path)
+    assert "done" in nb.cells[0].outputs[0]["text"]
+    spin = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("while True:\n    pass")])
+    nbformat.write(spin, tmp_path / "spin.ipynb")
+    with pytest.raises(CellTimeoutError, match="CPU time"):
+        nbtools.execute(tmp_path / "spin.ipynb", timeout=2, cwd=tmp_path)
