@@ -303,7 +303,9 @@ def test_budget_counts_cpu_time_not_wall_time():
     from autograder.budget import Budget, Watch, tree_cpu_seconds
 
     def run(code, budget):
-        p = subprocess.Popen([sys.executable, "-c", code])
+        import os
+        import signal
+        p = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
         w = Watch(p.pid, budget)
         t0 = time.monotonic()
         try:
@@ -313,7 +315,7 @@ def test_budget_counts_cpu_time_not_wall_time():
                     return why, time.monotonic() - t0, w.cpu_used
                 time.sleep(0.1)
         finally:
-            p.kill()
+            os.killpg(p.pid, signal.SIGKILL)   # the child's own child too
             p.wait()
 
     why, secs, cpu = run("while True: pass", Budget(cpu_s=1.5, wall_s=60, stall_s=30))
