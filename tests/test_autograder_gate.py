@@ -14,10 +14,9 @@ from autograder.post_grade import run_check
 pytestmark = pytest.mark.slow
 
 
-def test_gate_check_runs_out_of_process_and_fails_a_useless_model(tmp_path):
-    torch = pytest.importorskip("torch")
-    from helpers.export import EXPORT_FILENAME, export_model
-    from helpers.schedules import Schedule
+def _useless_model():
+    """A noise predictor that ignores its input (one parameter): its digits are noise."""
+    import torch
 
     class Useless(torch.nn.Module):
         def __init__(self):
@@ -27,9 +26,17 @@ def test_gate_check_runs_out_of_process_and_fails_a_useless_model(tmp_path):
         def forward(self, x, t, c, c_mask):
             return x * 0 + self.p
 
+    return Useless()
+
+
+def test_gate_check_runs_out_of_process_and_fails_a_useless_model(tmp_path):
+    pytest.importorskip("torch")
+    from helpers.export import EXPORT_FILENAME, export_model
+    from helpers.schedules import Schedule
+
     work = tmp_path / "work"
     work.mkdir()
-    export_model(Useless(), work / EXPORT_FILENAME, sched=Schedule.linear(50), w=1.0)
+    export_model(_useless_model(), work / EXPORT_FILENAME, sched=Schedule.linear(50), w=1.0)
     os.chmod(tmp_path, 0o755)
     # full profile: the accuracy decides (5 digits per class here to keep the test short)
     res = _check(tmp_path, work, "full", {"n_per_class": 5})
@@ -135,20 +142,12 @@ def payload_export(src, dst, code: str) -> None:
 def test_hostile_hand_ins_cannot_forge_stall_or_flood_the_gate(tmp_path):
     import resource
 
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from helpers.export import EXPORT_FILENAME, export_model
     from helpers.schedules import Schedule
 
-    class Useless(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.p = torch.nn.Parameter(torch.zeros(1))
-
-        def forward(self, x, t, c, c_mask):
-            return x * 0 + self.p
-
     honest = tmp_path / "honest.pt2"
-    export_model(Useless(), honest, sched=Schedule.linear(50), w=1.0)
+    export_model(_useless_model(), honest, sched=Schedule.linear(50), w=1.0)
     os.chmod(tmp_path, 0o755)
     limits = {"cpu_seconds": 15, "stall_seconds": 8, "max_mb": 1}
     for name, code, want in (("forge", FORGE, "not the 20 float32"), ("stall", STALL, "no progress"),
