@@ -40,8 +40,12 @@ def _per_class(n_per_class: int | None) -> int:
 
 
 def sample_digits(workdir: str, *, filename: str | None = None, seed: int | None = None,
-                  n_per_class: int | None = None, **_) -> dict:
-    """Untrusted side: load the hand-in, draw the gate's digits, hand back plain arrays."""
+                  n_per_class: int | None = None, inspect_first: bool = True, **_) -> dict:
+    """Untrusted side: load the hand-in, draw the gate's digits, hand back plain arrays.
+
+    With `inspect_first` an archive that `helpers.export.inspect_export` refuses (pickled parts,
+    lookup tables, foreign ops) is not loaded at all, so code hidden in it never runs; the
+    trusted side inspects it again and decides either way."""
     import torch
 
     from helpers import export, gate
@@ -49,6 +53,10 @@ def sample_digits(workdir: str, *, filename: str | None = None, seed: int | None
     path = os.path.join(workdir, filename or export.EXPORT_FILENAME)
     if not os.path.exists(path):
         return {"meta": {"error": f"{os.path.basename(path)} was not exported by the notebook"}}
+    if inspect_first:
+        inspection = export.inspect_export(path)
+        if not inspection.get("ok"):
+            return {"meta": {"error": f"the exported file is not a course model: {inspection.get('reason')}"}}
     try:
         model = export.load_exported(path)
     except Exception as exc:  # noqa: BLE001 - any failure to load is the hand-in's

@@ -149,6 +149,15 @@ def test_hostile_hand_ins_cannot_forge_stall_or_flood_the_gate(tmp_path):
     honest = tmp_path / "honest.pt2"
     export_model(_useless_model(), honest, sched=Schedule.linear(50), w=1.0)
     os.chmod(tmp_path, 0o755)
+    # as graded, the archive is inspected as data first and never loaded: the payload never runs
+    work = tmp_path / "refused"
+    work.mkdir()
+    os.chmod(work, 0o755)
+    payload_export(honest, work / EXPORT_FILENAME, STALL)
+    res = _check(tmp_path, work, "smoke", {}, cpu_seconds=15, stall_seconds=8, max_mb=1)
+    assert res["passed"] is False and "pickle" in res["message"] and res["seconds"] < 60, res
+    # and if torch's loader ran code by some other route: the payload runs in the sandbox, and
+    # cannot decide, stall, spin or flood (inspect_first=False lets it load)
     limits = {"cpu_seconds": 15, "stall_seconds": 8, "max_mb": 1}
     for name, code, want in (("forge", FORGE, "not the 20 float32"), ("stall", STALL, "no progress"),
                              ("spin", SPIN, "more than 15 s of CPU"), ("flood", FLOOD, "sent more than")):
@@ -157,7 +166,7 @@ def test_hostile_hand_ins_cannot_forge_stall_or_flood_the_gate(tmp_path):
         os.chmod(work, 0o755)
         payload_export(honest, work / EXPORT_FILENAME, code)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        res = _check(tmp_path, work, "smoke", {}, **limits)
+        res = _check(tmp_path, work, "smoke", {"inspect_first": False}, **limits)
         grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
         assert res["passed"] is False and want in res["message"], (name, res)
         assert res["seconds"] < 90, (name, res["seconds"])
