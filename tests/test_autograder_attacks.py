@@ -77,10 +77,6 @@ ATTACKS = {
 }
 
 
-def _complete(source, release):
-    return make_demo.complete(source, release)
-
-
 def _with_cell(nb, code: str, after: str | None = None):
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     at = len(nb.cells) if after is None else [grade_id(c) for c in nb.cells].index(after) + 1
@@ -116,7 +112,7 @@ def graded(tmp_path_factory):
     b = build_bundle(AID, root / "cache", FIXTURE_SRC)
     source = nbformat.read(b.source_notebook, as_version=4)
     release = nbformat.read(b.release_notebook, as_version=4)
-    honest = _complete(source, release)
+    honest = make_demo.complete(source, release)
     alone, klass = root / "alone" / "submitted", root / "class" / "submitted"
     for folder in (alone, klass):
         make_demo.write_variant(folder / "honest" / AID / f"{AID}.ipynb", honest)
