@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 #: Bumped whenever a change can alter a grade; part of every result's cache key.
-HARNESS_VERSION = "2"
+HARNESS_VERSION = "3"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from . import EXAMPLES_DIR, NOTEBOOKS_DIR, REPO_ROOT, SOURCE_DIR
 
-EPILOG = """statuses: graded, timed out, kernel crashed, not a notebook, wrong assignment, missing
-(and error when the harness itself failed). Exit 0 when every submission got a status;
+EPILOG = """statuses: graded, tampered (a test cell reported passing without evidence that its checks
+ran; scored 0), timed out, kernel crashed, not a notebook, wrong assignment, missing (and error
+when the harness itself failed). Exit 0 when every submission got a status;
 1 with --strict when any status is not 'graded', or when a harness error needs a rerun;
 130 when interrupted (run the same command again to resume)."""
 

@@ -94,6 +94,9 @@ class GradingExecute(Execute):
         self._nb_cpu = 0.0
         self.cpu_seconds = 0.0
         self.cell_cpu: dict[int, float] = {}   # cell index -> CPU-seconds its execution used
+        self.evidence_cells: dict[int, str] = {}   # graded test cell index -> grade_id (set by the caller)
+        self.tapes: dict[str, list] = {}           # grade_id -> evidence entries (autograder/evidence.py)
+        self.tape_elsewhere = 0                    # evidence published by cells that are not graded tests
 
     # -- limits ------------------------------------------------------------------------
     def _cell_timeout(self, cell) -> int:
@@ -173,7 +176,29 @@ class GradingExecute(Execute):
             return sum(GradingExecute._msg_bytes(v) for v in content)
         return 8
 
+    def _take_evidence(self, cell_index, entry) -> None:
+        """Keep a test cell's evidence (bounded); drop anyone else's. It never enters the notebook."""
+        import json
+        from .evidence import MAX_ENTRIES, MAX_ENTRY_BYTES
+        gid = self.evidence_cells.get(cell_index)
+        if gid is None:
+            self.tape_elsewhere += 1
+            return
+        try:
+            ok = isinstance(entry, dict) and len(json.dumps(entry)) <= MAX_ENTRY_BYTES
+        except (TypeError, ValueError, RecursionError):
+            ok = False
+        tape = self.tapes.setdefault(gid, [])
+        if len(tape) <= MAX_ENTRIES:
+            tape.append(entry if ok else "malformed")
+
     def output(self, outs, msg, display_id, cell_index):
+        if msg.get("msg_type") == "display_data":
+            from .evidence import MIME
+            data = msg.get("content", {}).get("data")
+            if isinstance(data, dict) and MIME in data:
+                self._take_evidence(cell_index, data[MIME])
+                return None
         if msg.get("msg_type") in ("stream", "display_data", "execute_result", "error", "update_display_data"):
             size = self._msg_bytes(msg.get("content", {}))
             used = self._cell_bytes.get(cell_index, 0)

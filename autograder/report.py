@@ -14,7 +14,7 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
-STATUSES = ("graded", "timed out", "kernel crashed", "not a notebook", "wrong assignment", "missing", "error")
+STATUSES = ("graded", "tampered", "timed out", "kernel crashed", "not a notebook", "wrong assignment", "missing", "error")
 
 
 def missing_result(student: str, aid: str, max_score: float) -> dict:

@@ -32,7 +32,7 @@ import nbformat
 
 from . import HARNESS_VERSION, REPO_ROOT
 from . import sandbox as sb
-from .nbinfo import all_ids, grade_id, match_assignment, read_notebook_bytes
+from .nbinfo import all_ids, grade_id, is_solution, match_assignment, read_notebook_bytes
 from .release import Bundle, is_output
 from .settings import Settings
 
@@ -224,6 +224,9 @@ def grade(job: dict) -> dict:
         from .execute import GradingExecute
         ex = GradingExecute(config=_nbconfig(settings, dirs["k"], launch, job.get("threads", 1)))
         resources["metadata"]["path"] = str(dirs["work"])
+        graded_ids = {i["grade_id"] for i in bundle.info["items"]}
+        ex.evidence_cells = {i: grade_id(c) for i, c in enumerate(nb.cells)
+                             if grade_id(c) in graded_ids and c.cell_type == "code" and not is_solution(c)}
         executed = nb
         try:
             executed, resources = ex.preprocess(nb, resources)
@@ -289,6 +292,14 @@ def grade(job: dict) -> dict:
                 if settings.zero_reference_calls and t["points"]:
                     t.update(points=0.0, status="failed",
                              message=f"the answer calls the course's reference ({'; '.join(ref_calls[t['todo']])[:200]})")
+        from .evidence import verify
+        tampered = verify(tests, {grade_id(c): c.source for c in source_nb.cells
+                                  if grade_id(c) in graded_ids and c.cell_type == "code" and not is_solution(c)},
+                          ex.tapes)
+        if tampered:
+            res["notes"]["tampered"] = tampered
+        if ex.tape_elsewhere:
+            res["notes"]["evidence_outside_tests"] = ex.tape_elsewhere
         res["tests"] = tests
         res["score"], res["max_score"] = total(tests)
         if ex.stopped:
@@ -300,9 +311,12 @@ def grade(job: dict) -> dict:
             res.update(status="timed out", detail="; ".join(
                 f"{cell_name(executed, i)} {ex.timeout_reasons.get(i, 'ran too long')} and was interrupted"
                 for i in ex.timed_out))
+        elif tampered:
+            res.update(status="tampered", detail=(
+                f"{len(tampered)} test cell{'s' if len(tampered) != 1 else ''} reported passing without evidence "
+                f"that their checks ran (scored 0): " + "; ".join(tampered))[:500])
         else:
             res.update(status="graded", detail="")
-        graded_ids = {i["grade_id"] for i in bundle.info["items"]}
         other_errors = [cell_name(executed, i) for i, r in sorted(ex.replies.items())
                         if r["status"] == "error" and grade_id(executed.cells[i]) not in graded_ids]
         if other_errors:
