@@ -1,6 +1,7 @@
 """The four in-kernel techniques that forged TODO points on an untouched student copy, each one
 cell pasted after the imports of a blank notebook 02 (the demo class's main act), graded in
-one class next to an honest student (autograder/evidence.py decides them from the tape):
+one class next to an honest student (autograder/evidence.py decides them from the tape; the
+cells are `make_demo.IN_KERNEL`):
 
 * ``executor``     replaces the kernel's ``do_execute`` so every graded test runs as ``pass``;
 * ``transformer``  adds an input transformer that blanks the graded tests, inside a list that
@@ -25,42 +26,14 @@ import pytest
 
 from autograder import REPO_ROOT, SOURCE_DIR
 from autograder.examples import make_demo
-from autograder.nbinfo import grade_id, is_solution
+from autograder.nbinfo import grade_id
 from autograder.release import build_bundle
 
 pytestmark = pytest.mark.slow
 AID = "02_diffusion_models"
 FULL = 13.0
 
-IN_KERNEL = {
-    "executor": (
-        "_kernel = get_ipython().kernel\n"
-        "_real_execute = _kernel.do_execute\n"
-        "def _do_execute(code, *args, **kwargs):\n"
-        "    if 'require(' in code:\n"
-        "        code = 'pass'\n"
-        "    return _real_execute(code, *args, **kwargs)\n"
-        "_kernel.do_execute = _do_execute\n"),
-    "transformer": (
-        "class _Same(list):\n"
-        "    def __eq__(self, other): return True\n"
-        "    def __ne__(self, other): return False\n"
-        "def _blank(lines):\n"
-        "    return ['pass\\n'] if any('require(' in line for line in lines) else lines\n"
-        "_tm = get_ipython().input_transformer_manager\n"
-        "_tm.cleanup_transforms = _Same([_blank, *_tm.cleanup_transforms])\n"),
-    "names": (
-        "class _Yes:\n"
-        "    def __getattr__(self, name):\n"
-        "        return lambda *args, **kwargs: None\n"
-        "checks = _Yes()\n"
-        "require = lambda *args, **kwargs: None\n"),
-    "co_filename": (
-        "import helpers.checks as _hc\n"
-        "_ns = {}\n"
-        "exec(compile('def require(check_fn, *args, **kwargs):\\n    return None\\n', _hc.__file__, 'exec'), _ns)\n"
-        "_hc.require = _ns['require']\n"),
-}
+IN_KERNEL = make_demo.IN_KERNEL
 
 
 def _grade(root: Path, out: Path) -> None:
@@ -89,11 +62,8 @@ def graded(tmp_path_factory):
     source = nbformat.read(b.source_notebook, as_version=4)
     release = nbformat.read(b.release_notebook, as_version=4)
     blank, honest = make_demo.blank(source, release), make_demo.complete(source, release)
-    at = next(i for i, c in enumerate(blank.cells) if is_solution(c))   # right after the imports
     for name, code in IN_KERNEL.items():
-        nb = nbformat.from_dict(json.loads(json.dumps(blank)))
-        nb.cells.insert(at, nbformat.v4.new_code_cell(code))
-        make_demo.write_variant(root / "class" / name / AID / f"{AID}.ipynb", nb)
+        make_demo.write_variant(root / "class" / name / AID / f"{AID}.ipynb", make_demo.with_pasted_cell(blank, code))
     for folder in ("class", "alone"):
         make_demo.write_variant(root / folder / "honest" / AID / f"{AID}.ipynb", honest)
     _grade(root / "class", root / "out-class")

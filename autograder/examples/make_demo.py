@@ -20,6 +20,8 @@ tests/test_autograder_demo.py):
   vandal         complete, tries to overwrite grades, gradebooks, judge weights, other students'
                  notebooks and leaves a daemon doing it         -> full marks, nothing else changes
   cheater        blank, monkeypatches numpy/torch/builtins/IPython to make tests pass -> 0
+  forger         blank, one pasted cell makes the kernel run every graded test as `pass`
+                                                                -> tampered, 0
   reference_call complete, but the first TODO that has a reference twin in `helpers` answered by
                  calling it (`return _ref.q_sample(...)`)      -> full marks, reported per TODO
   corrupt        truncated JSON                                 -> not a notebook
@@ -48,9 +50,12 @@ from autograder.release import build_bundle, list_assignments
 HERE = Path(__file__).resolve().parent
 SOL = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
 FULL_SET = ("complete", "blank", "partial", "one_wrong", "crash", "loop", "deleted_test", "edited_test", "stderr",
-            "vandal", "cheater", "reference_call", "corrupt", "wrong")
+            "vandal", "cheater", "forger", "reference_call", "corrupt", "wrong")
 #: variants that attack the grader: only graded where the strict sandbox is available
 NEEDS_STRICT = ("vandal",)
+#: variants whose expectation assumes test cells written with `require` (on the evidence tape);
+#: an assignment tested with plain asserts (the harness's fixture) cannot tell a forger apart
+NEEDS_REQUIRE = ("forger",)
 PREFERRED_MAIN = ("02_diffusion_models", "01_unets", "03_optimizations")
 
 
@@ -235,6 +240,57 @@ def cheater(source, release):
     return nb
 
 
+#: The four in-kernel techniques that forged TODO points for an untouched notebook, each one cell
+#: pasted after the imports (tests/test_autograder_kernel_attacks.py grades them all; the demo's
+#: forger uses the first). The evidence tape (autograder/evidence.py) scores them 0, `tampered`.
+IN_KERNEL = {
+    # replace the kernel's do_execute: every graded test runs as `pass`
+    "executor": (
+        "_kernel = get_ipython().kernel\n"
+        "_real_execute = _kernel.do_execute\n"
+        "def _do_execute(code, *args, **kwargs):\n"
+        "    if 'require(' in code:\n"
+        "        code = 'pass'\n"
+        "    return _real_execute(code, *args, **kwargs)\n"
+        "_kernel.do_execute = _do_execute\n"),
+    # an input transformer that blanks the graded tests, in a list that claims to be unchanged
+    "transformer": (
+        "class _Same(list):\n"
+        "    def __eq__(self, other): return True\n"
+        "    def __ne__(self, other): return False\n"
+        "def _blank(lines):\n"
+        "    return ['pass\\n'] if any('require(' in line for line in lines) else lines\n"
+        "_tm = get_ipython().input_transformer_manager\n"
+        "_tm.cleanup_transforms = _Same([_blank, *_tm.cleanup_transforms])\n"),
+    # rebind the names the tests call in the user namespace
+    "names": (
+        "class _Yes:\n"
+        "    def __getattr__(self, name):\n"
+        "        return lambda *args, **kwargs: None\n"
+        "checks = _Yes()\n"
+        "require = lambda *args, **kwargs: None\n"),
+    # patch the library with code compiled under the library's own file name (the guard trusts it)
+    "co_filename": (
+        "import helpers.checks as _hc\n"
+        "_ns = {}\n"
+        "exec(compile('def require(check_fn, *args, **kwargs):\\n    return None\\n', _hc.__file__, 'exec'), _ns)\n"
+        "_hc.require = _ns['require']\n"),
+}
+
+
+def with_pasted_cell(nb, code: str, cell_id: str | None = None):
+    """A copy of `nb` with `code` pasted right after the imports (before the first TODO)."""
+    nb = copy.deepcopy(nb)
+    at = next(i for i, c in enumerate(nb.cells) if is_solution(c))
+    nb.cells.insert(at, nbformat.v4.new_code_cell(code, **({"id": cell_id} if cell_id else {})))
+    return nb
+
+
+def forger(source, release):
+    return with_pasted_cell(blank(source, release), "# Make every graded test run as `pass`.\n"
+                            + IN_KERNEL["executor"], cell_id="demo-forger")
+
+
 #: One realistic mistake per assignment: a runnable but wrong answer in one TODO, taken from the
 #: walkthroughs' "common mistakes". (solution cell, text replaced, replacement, what it is)
 ONE_WRONG = {
@@ -313,7 +369,7 @@ def reference_call(source, release):
 
 
 VARIANTS = {f.__name__: f for f in (complete, blank, partial, crash, loop, deleted_test, edited_test, stderr,
-                                    vandal, cheater, one_wrong, reference_call)}
+                                    vandal, cheater, forger, one_wrong, reference_call)}
 
 
 def _points(items, pred) -> float:
@@ -347,6 +403,7 @@ def expected(variant: str, source, items: list[dict], extra: float = 0.0) -> tup
         "stderr": ("graded", total, "stderr warnings cost nothing"),
         "vandal": ("graded", total, "attacks fail; earns only its own (complete) work"),
         "cheater": ("graded", 0.0, "monkeypatching earns nothing"),
+        "forger": ("tampered", 0.0, "a pasted cell makes the kernel skip every test: no evidence, 0 points"),
         "reference_call": ("graded", total, "calls the reference in one TODO: reported per TODO, not zeroed by default"),
         "corrupt": ("not a notebook", 0.0, "truncated JSON"),
         "wrong": ("wrong assignment", 0.0, "another assignment's notebook"),
