@@ -249,7 +249,8 @@ def check_guidance_w(w, seed: int = 0) -> list[Result]:
     if ok_type:
         res.append(true(f"{W_RANGE[0]:g} <= GUIDANCE_W <= {W_RANGE[1]:g}", W_RANGE[0] <= float(w) <= W_RANGE[1], w,
                         f"in [{W_RANGE[0]:g}, {W_RANGE[1]:g}]",
-                        hint="look at the sweep: w = 0 misses the 98% mark, w >= 5 gains nothing and loses diversity"))
+                        hint="look at your sweep: w = 0 falls well short of the 95% gate, and past the "
+                             "plateau a larger w gains no accuracy and loses diversity"))
     return res
 
 
