@@ -69,8 +69,8 @@ def check_schedule_coefficients(fn, seed: int = 0) -> list[Result]:
     if not all(res):
         return res
     hints = {
-        "alphas": "alphas = 1 - betas",
-        "alphas_cumprod": "alpha-bar is the running PRODUCT of alphas: torch.cumprod(alphas, dim=0)",
+        "alphas": "alpha_t is what one step keeps of the signal's variance: one minus that step's beta",
+        "alphas_cumprod": "alpha-bar_t is the running PRODUCT of the alphas up to t (a product, not a sum)",
         "sqrt_alphas_cumprod": "the square root of alphas_cumprod (not of alphas)",
         "sqrt_one_minus_alphas_cumprod": "sqrt(1 - alphas_cumprod), not sqrt(1 - alphas) or 1 - sqrt(...)",
     }
@@ -92,9 +92,11 @@ def check_q_sample(fn, seed: int = 0, size: int = 8, batch: int = 6) -> list[Res
         return res
     want = ref_q_sample(x0, t, sched, noise)
     res.append(close("x_t at t=0 is almost x0", out[0], want[0], atol=1e-4,
-                     hint="coef_x0 = extract(sched.sqrt_alphas_cumprod, t, x0.shape)"))
+                     hint="at t = 0 almost no noise is added, so the x0 coefficient must be close to 1 there: "
+                          "it is a square root of alpha-bar, looked up at each sample's own t"))
     res.append(close("x_t at t=T-1 is almost pure noise", out[-1], want[-1], atol=1e-4,
-                     hint="coef_eps = extract(sched.sqrt_one_minus_alphas_cumprod, t, x0.shape)"))
+                     hint="at the last step x_t is almost pure noise: the noise coefficient is the square root of "
+                          "what alpha-bar leaves (1 - alpha-bar), not 1 minus a square root"))
     res.append(close("x_t for every t", out, want, atol=1e-4,
                      hint="both coefficients are SQUARE ROOTS of alpha-bar terms, indexed by each sample's t"))
     return res
@@ -116,7 +118,8 @@ def check_p_sample(fn, seed: int = 0, size: int = 8, batch: int = 6) -> list[Res
     mean_only = ref_p_sample(x_t, t, eps, sched, noise=torch.zeros_like(noise))
     res.append(close("the mean (noise switched off)", fn(x_t.clone(), t.clone(), eps.clone(), sched,
                                                          torch.zeros_like(noise)), mean_only, atol=1e-4,
-                     hint="mu = sqrt_recip_alphas * (x_t - betas / sqrt_one_minus_alphas_cumprod * eps)"))
+                     hint="the mean removes the predicted noise (scaled by beta_t over the noise level of x_t) and "
+                          "then undoes one step's shrinking (divide by sqrt(alpha_t)); check which square roots"))
     res.append(close("x_{t-1} for every t", out, want, atol=1e-4,
                      hint="noise term: sqrt(posterior_variance_t) * noise (a standard deviation, not a variance)"))
     return res
@@ -160,7 +163,7 @@ def check_context_mask(fn, seed: int = 0) -> list[Result]:
                     round(1 - p, 4), hint="1 = KEEP the class with probability 1 - drop_prob (not drop_prob)"))
     m2 = fn(n, p, generator=torch.Generator().manual_seed(seed))
     res.append(true("same generator seed -> same mask", torch.equal(m, m2),
-                    hint="draw with the generator: torch.bernoulli(probs, generator=generator)"))
+                    hint="use the generator you are given for the random draw, so the same seed gives the same mask"))
     res.append(true("drop_prob = 0 keeps everything", bool((fn(64, 0.0) == 1).all())))
     res.append(true("drop_prob = 1 drops everything", bool((fn(64, 1.0) == 0).all())))
     return res
@@ -190,7 +193,7 @@ def check_diffusion_loss(fn, seed: int = 0, size: int = 8, batch: int = 6) -> li
     res = [true("returns a tensor", torch.is_tensor(loss), type(loss).__name__, "a 0-dim tensor")]
     if not res[0]:
         return res
-    res.append(shape("a scalar (0-dim)", loss, (), hint="average over every element: F.mse_loss(pred, noise)"))
+    res.append(shape("a scalar (0-dim)", loss, (), hint="one number for the batch: average the squared error over every element (not a sum)"))
     if not res[-1]:
         return res
     want = F.mse_loss(net(x_t, t), noise)
@@ -215,7 +218,7 @@ def check_context_batch(one_hot_fn, p_drop, seed: int = 0, n_classes: int = 10) 
     labels = torch.randint(0, n_classes, (17 + seed,), generator=g)  # (B,)
     labels[0], labels[1] = 0, n_classes - 1
     c = one_hot_fn(labels.clone(), n_classes)
-    res.append(shape("one-hot shape", c, (len(labels), n_classes), hint="F.one_hot(labels, num_classes=10)"))
+    res.append(shape("one-hot shape", c, (len(labels), n_classes), hint="one row per label, one column per class"))
     if not res[-1]:
         return res
     res.append(true("float dtype", c.dtype.is_floating_point, c.dtype, "float32",
@@ -236,7 +239,8 @@ def check_guided_eps(fn, seed: int = 0, size: int = 8, batch: int = 4) -> list[R
     res = [close("w = 0 is the conditional prediction", fn(ec.clone(), eu.clone(), 0.0), ec, atol=1e-6,
                  hint="with w = 0 guidance is off: return eps_cond")]
     res.append(close(f"w = {w:g}", fn(ec.clone(), eu.clone(), w), ref_guided_eps(ec, eu, w), atol=1e-5,
-                     hint="(1 + w) * eps_cond - w * eps_uncond: push AWAY from the unconditional prediction"))
+                     hint="guidance pushes AWAY from the unconditional prediction: the conditional one gets weight "
+                          "1 + w and the unconditional one -w (the weights add up to 1)"))
     return res
 
 
