@@ -1,0 +1,30 @@
+"""Every measured figure the documents quote agrees with the committed results file it comes
+from (bench/quotes.py), and the check really catches a stale copy: an edited README, a changed
+rounding and a vanished quote each fail it. Fast: reads text and JSON only."""
+from __future__ import annotations
+
+from bench import quotes
+
+
+def test_every_quote_agrees_with_its_results_file():
+    assert quotes.check() == []
+
+
+def test_a_stale_quote_is_caught_on_an_edited_copy():
+    readme = (quotes.REPO / "README.md").read_text()
+    assert "**99.61%** (9,961 / 10,000)" in readme
+    stale = readme.replace("**99.61%** (9,961 / 10,000)", "**99.71%** (9,961 / 10,000)")
+    problems = quotes.check({"README.md": stale})
+    assert problems == ["README.md: quotes 99.71 for helpers/weights/judges.json:mnist.test_accuracy, "
+                        "the file says 99.61"]
+    # a whole-number quote is judged at its own precision: 2,363 s for 2363.x s is right, 2,365 is not
+    assert quotes.check({"README.md": readme.replace("seed 0, 2,363 s", "seed 0, 2,365 s")})[0].startswith(
+        "README.md: quotes 2,365 for helpers/weights/judges.json:mnist.train_seconds")
+    gone = quotes.check({"README.md": readme.replace("(real photos 85%)", "(real photos: most)")})
+    assert len(gone) == 1 and "is gone" in gone[0] and "flowers.test_accuracy" in gone[0]
+
+
+def test_precision_rule():
+    assert quotes._agrees("85", 85.3448) and quotes._agrees("85.3", 85.3448) and quotes._agrees("85.34", 85.3448)
+    assert not quotes._agrees("85.4", 85.3448) and not quotes._agrees("86", 85.3448)
+    assert quotes._agrees("2,021", 2020.7) and not quotes._agrees("2,020", 2020.7)
