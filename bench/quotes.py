@@ -10,7 +10,9 @@ leave a stale copy behind: rewrite the quotes the test names.
 ``python -m bench.quotes`` prints every quote with its file value.
 
 Results files so far: ``helpers/weights/judges.json`` (the three judge classifiers, written by
-``python -m helpers.judge train``). Add an entry to QUOTES for every new quote.
+``python -m helpers.judge train``) and ``bench/reference/`` (benchmark results the documents quote,
+copied from ``bench/results/`` with date, host and command when a measurement is adopted:
+``gate_integrity.json``). Add an entry to QUOTES for every new quote.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 JUDGES = "helpers/weights/judges.json"
+GATE = "bench/reference/gate_integrity.json"
+W06 = "walkthroughs/06_Assessment_DDPM_Walkthrough.md"
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,25 @@ QUOTES: tuple[Quote, ...] = (
            "mnist.test_accuracy", 100),
     _judge("answers/06_Assessment_Answers.md", r"accuracy \(" + N + " / 10,000", "mnist.test_correct"),
     _judge("answers/06_Assessment_Answers.md", r"fashion judge itself reads " + N + "%", "fashion.test_accuracy", 100),
+    # walkthrough 06: the gate's integrity checks against honest models (python -m bench.gate_integrity)
+    Quote(W06, r"All " + N + " honest samples", GATE, "honest_nn_distance_all.n"),
+    Quote(W06, r"honest samples: smallest " + N, GATE, "honest_nn_distance_all.min"),
+    Quote(W06, r"\*\*" + N + " below 0.060", GATE, "honest_nn_distance_all.below_threshold"),
+    Quote(W06, r"False refusals: " + N + " of", GATE, "false_refusals"),
+    Quote(W06, r"False refusals: \d+ of " + N + " honest sample sets", GATE, "honest_sets_total"),
+    Quote(W06, r"\(" + N + " of them at or above the 95% pass mark", GATE, "honest_sets_at_pass_mark"),
+    Quote(W06, r"\| seed 0, 3000 steps, w = 4 \| " + N + "%", GATE, "honest_sets.2.accuracy", 100),
+    Quote(W06, r"Honest models: " + N + " at the lowest", GATE, "honest_diversity_min_ratio"),
+    Quote(W06, r"integrity\s+checks take \*\*" + N + r" s\*\*", GATE, "cost.integrity_cold_s"),
+    Quote(W06, r"of which " + N + r" s build the features", GATE, "cost.index_build_s"),
+    Quote(W06, r"and " + N + r" s once built", GATE, "cost.integrity_warm_s"),
+    Quote(W06, r"plain diversity\) took " + N + " s", GATE, "cost.old_checks_cold_s"),
 )
 
 
-def _value(data: dict, key: str) -> float:
+def _value(data, key: str) -> float:
     for part in key.split("."):
-        data = data[part]
+        data = data[int(part)] if isinstance(data, list) else data[part]
     return float(data)
 
 

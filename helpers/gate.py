@@ -40,10 +40,10 @@ between a real digit and its nearest other real digit.
   :data:`MAX_COPY_FRACTION` = 5% of the samples are. Real digits are not near-copies of one another:
   of the 10,000 test digits one (#4858, d = 0.057 to training digit #58238, a genuine MNIST
   duplicate) is below the threshold; the 0.01% quantile is 0.062, the 1% quantile 0.089, the
-  median 0.29 (``python -m helpers.gate --calibrate``: :data:`CALIBRATION`). Honest samples (06's
-  recipe trained 2000 steps from 2 seeds, w = 4 and 8, 1000 digits each, 3000 in all;
-  ``python -m bench.gate_integrity``) almost never are: one of 3000 (0.055, from the model that
-  passes with 97.3%); 0.1% quantile 0.085, 1% quantile 0.106; no honest set refused. Perturbed copies
+  median 0.29 (``python -m helpers.gate --calibrate``: :data:`CALIBRATION`). Honest samples never are (15 sets
+  from 3 seeds, 1750-3000 steps, w = 1, 4 and 8: none below it, none refused; the figures are in
+  ``bench/reference/gate_integrity.json``, from ``python -m bench.gate_integrity``, and walkthrough
+  06 quotes them). Perturbed copies
   are: 1 flipped pixel 93% of the samples, 3 flipped pixels 19%, a shift of 1-2 pixels 100%, noise
   of sigma 0.08 99.5% (0.15: 46%), 0.8x - 0.1 brightness 100%. So 0.060 sits below every honest
   sample and every real digit but MNIST's one duplicate, and above most lightly disguised copies;
@@ -55,14 +55,11 @@ between a real digit and its nearest other real digit.
   divided by that of 100 real test digits of the class (0.62 for ones up to 0.83 for twos; other
   groups of 100 real digits score 0.95-1.07). The gate fails when a class falls below
   :data:`COLLAPSE_RATIO` = 0.35; one image repeated scores 0, one image per class each shifted at
-  random by up to 2 pixels 0.00 too, honest models 0.50 at the lowest (class 0 at w = 8; 0.59-0.62
-  at w = 4).
+  random by up to 2 pixels 0.00 too, honest models well above it (same results file).
 
-Cost, 1000 digits on a 2-core CPU shared with other jobs (bench.gate_integrity, two runs): the
-integrity checks take 4.9-9.9 s in a fresh process, 2.7-5.3 s of it building the 70,000 reference
-features (kept in memory for the process, never written to disk), and 1.4-2.9 s once built; the
-checks they replace (RMS nearest neighbour over the 60,000 training digits, raw diversity) took
-2.4-3.5 s in the same runs. The whole gate takes about 32 s.
+Cost: a few seconds per 1000 digits in a fresh process, most of it building the 70,000
+reference features once (kept in memory, never written to disk); measured in the same results
+file. The whole gate takes about 32 s.
 
 The 95% interval of the accuracy is Wilson's score interval (Wilson 1927).
 """
