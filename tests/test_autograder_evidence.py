@@ -54,12 +54,17 @@ def test_dry_run_unrolls_loops_and_reads_nothing_from_the_notebook():
     assert calls[4]["kwargs"] == {"steps": {"notebook": "STEPS"}, "name": {"value": "x"}}
 
 
-def test_describe_is_the_same_on_both_sides():
+def test_describe_records_plain_values_and_only_the_type_of_anything_else():
+    """One description, used by the kernel's `require` and by the judge (hand-written cases)."""
     torch = pytest.importorskip("torch")
-    from helpers import checks
-    for v in (None, True, 3, -2.5, "a" * 300, (1, 2.0, "x"), [[1, 2], (3,)], float("nan"), math.inf,
-              torch.zeros(2), {"a": 1}, tuple(range(40)), ((((1,),),),)):
-        assert checks.describe(v) == evidence.describe(v), v
+    d = evidence.describe
+    assert [d(v) for v in (None, True, 3, -2.5)] == [{"value": None}, {"value": True}, {"value": 3}, {"value": -2.5}]
+    assert d("a" * 300) == {"value": "a" * 200}                            # strings capped
+    assert d((1, 2.0, "x")) == {"value": [1, 2.0, "x"]} and d([[1, 2], (3,)]) == {"value": [[1, 2], [3]]}
+    assert d(float("nan")) == {"object": "float"} and d(math.inf) == {"object": "float"}   # not JSON
+    assert d(torch.zeros(2)) == {"object": "Tensor"} and d({"a": 1}) == {"object": "dict"}
+    assert d(tuple(range(40))) == {"object": "tuple"}                      # too long to spell out
+    assert d(((((1,),),),)) == {"object": "tuple"}                         # too deep
 
 
 def _tape_of(src: str, namespace: dict, monkeypatch) -> list:

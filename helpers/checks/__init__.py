@@ -149,7 +149,7 @@ def require(check_fn: Callable[..., list[Result]], *args, **kwargs) -> None:
     """For graded test cells: raise AssertionError listing the failed checks; print nothing.
 
     Under the autograder (``AUTOGRADER=1``) each call also leaves one line of evidence, a
-    display output of type :data:`EVIDENCE_MIME` that the harness takes out of the notebook
+    display output (format: autograder/evidence.py) that the harness takes out of the notebook
     before anything else sees it (autograder/evidence.py): which check ran, with which plain
     arguments, how many results and whether all passed. A graded cell the kernel reports as
     passing is only scored when its evidence matches the calls the instructor's test cell makes."""
@@ -164,24 +164,10 @@ def require(check_fn: Callable[..., list[Result]], *args, **kwargs) -> None:
         raise AssertionError("\n".join(failed))
 
 
-EVIDENCE_MIME = "application/vnd.course.evidence+json"
-
-
 def check_name(check_fn) -> str:
     """``nb02.check_q_sample``: the check's module (last part) and name, as the evidence names it."""
     mod = str(getattr(check_fn, "__module__", "") or "").rsplit(".", 1)[-1]
     return f"{mod}.{getattr(check_fn, '__qualname__', type(check_fn).__name__)}"
-
-
-def describe(value, depth: int = 0):
-    """A JSON-able description of an argument: plain values as themselves, anything else by type."""
-    if value is None or isinstance(value, (bool, int, str)) or (isinstance(value, float) and math.isfinite(value)):
-        return {"value": value if not isinstance(value, str) else value[:200]}
-    if isinstance(value, (tuple, list)) and depth < 3 and len(value) <= 32:
-        items = [describe(v, depth + 1) for v in value]
-        if all("value" in i for i in items):
-            return {"value": [i["value"] for i in items]}
-    return {"object": type(value).__name__}
 
 
 def _evidence(check_fn, args, kwargs, results, raised: str | None = None) -> None:
@@ -190,13 +176,15 @@ def _evidence(check_fn, args, kwargs, results, raised: str | None = None) -> Non
         return
     try:
         from IPython.display import publish_display_data
+
+        from autograder.evidence import MIME, describe   # the harness owns the format (stdlib only)
     except ImportError:
         return
     payload = {"check": check_name(check_fn), "args": [describe(a) for a in args],
                "kwargs": {k: describe(v) for k, v in kwargs.items()},
                "results": None if results is None else len(results),
                "ok": results is not None and all(r.ok for r in results), "raised": raised}
-    publish_display_data({EVIDENCE_MIME: payload})
+    publish_display_data({MIME: payload})
 
 
 def finite(name: str, x) -> Result:
@@ -205,5 +193,5 @@ def finite(name: str, x) -> Result:
 
 
 __all__ = ["Result", "close", "shape", "equal", "true", "finite", "defined_in_notebook", "self_check", "require",
-           "EVIDENCE_MIME", "check_name", "describe",
+           "check_name",
            "fmt", "PASS", "FAIL", "math"]
