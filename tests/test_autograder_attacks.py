@@ -21,7 +21,6 @@ from autograder import REPO_ROOT
 from autograder import sandbox as sb
 from autograder.examples import make_demo
 from autograder.nbinfo import grade_id
-from autograder.release import build_bundle
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sb.probe("strict")[0], reason="needs the strict sandbox (Linux, root)")]
@@ -109,9 +108,7 @@ def _text(out: Path, student: str) -> str:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("attacks")
-    b = build_bundle(AID, root / "cache", FIXTURE_SRC)
-    source = nbformat.read(b.source_notebook, as_version=4)
-    release = nbformat.read(b.release_notebook, as_version=4)
+    source, release = make_demo.source_and_release(AID, root / "cache", FIXTURE_SRC)
     honest = make_demo.complete(source, release)
     alone, klass = root / "alone" / "submitted", root / "class" / "submitted"
     for folder in (alone, klass):

@@ -23,7 +23,6 @@ from autograder import REPO_ROOT
 from autograder import sandbox as sb
 from autograder.examples import make_demo
 from autograder.nbinfo import grade_id
-from autograder.release import build_bundle
 
 pytestmark = pytest.mark.slow
 FIXTURE_SRC = REPO_ROOT / "tests" / "fixtures" / "grading" / "source"
@@ -64,9 +63,7 @@ def klass(tmp_path_factory):
     variants = tuple(v for v in make_demo.FULL_SET if (STRICT or v not in make_demo.NEEDS_STRICT)
                      and v not in make_demo.NEEDS_REQUIRE)   # the fixture's tests are plain asserts
     exp = make_demo.make_class(root, FIXTURE_SRC, [AID], variants=variants, cache=root / "cache")
-    b = build_bundle(AID, root / "cache", FIXTURE_SRC)
-    source = nbformat.read(b.source_notebook, as_version=4)
-    release = nbformat.read(b.release_notebook, as_version=4)
+    source, release = make_demo.source_and_release(AID, root / "cache", FIXTURE_SRC)
     faker = make_demo.complete(source, release)
     at = [grade_id(c) for c in faker.cells].index("export") + 1
     faker.cells.insert(at, nbformat.v4.new_code_cell(GATE_FAKER.strip()))

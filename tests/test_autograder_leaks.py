@@ -26,7 +26,6 @@ import pytest
 from autograder import REPO_ROOT, redact
 from autograder.examples import make_demo
 from autograder.nbinfo import grade_id
-from autograder.release import build_bundle
 
 FIXTURE_SRC = REPO_ROOT / "tests" / "fixtures" / "grading" / "source"
 AID = "fixture_basic"
@@ -127,9 +126,7 @@ def grade(root: Path, out: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("leaks")
-    b = build_bundle(AID, tmp / "cache", FIXTURE_SRC)
-    source = nbformat.read(b.source_notebook, as_version=4)
-    release = nbformat.read(b.release_notebook, as_version=4)
+    source, release = make_demo.source_and_release(AID, tmp / "cache", FIXTURE_SRC)
     complete = make_demo.complete(source, release)
     snoop = make_demo.complete(source, release)
     snoop.cells += [_code(SNOOP), _code(SNOOP_RAISE)]

@@ -59,6 +59,12 @@ NEEDS_REQUIRE = ("forger",)
 PREFERRED_MAIN = ("02_diffusion_models", "01_unets", "03_optimizations")
 
 
+def source_and_release(aid: str, cache: Path, source_dir: Path = SOURCE_DIR):
+    """(instructor notebook, student copy) of one assignment, through its cached bundle."""
+    b = build_bundle(aid, Path(cache), source_dir)
+    return nbformat.read(b.source_notebook, as_version=4), nbformat.read(b.release_notebook, as_version=4)
+
+
 def _clean(nb):
     for c in nb.cells:
         if c.cell_type == "code":
