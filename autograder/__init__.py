@@ -1,5 +1,6 @@
 """Grading harness for the diffusion course, built on nbgrader 0.9 (https://nbgrader.readthedocs.io).
 
+Each assignment is a folder `autograder/source/<id>/` (see `autograder/assignments.py`).
 `python -m autograder release` regenerates the student notebooks from `autograder/source/`;
 `python -m autograder grade` grades a class (see `autograder/README.md` for how, and why each
 step exists). One submission in, one result JSON out (`autograder.worker`), so a class can be
@@ -20,13 +21,4 @@ EXAMPLES_DIR = PACKAGE_DIR / "examples"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NBGRADER_CONFIG = PACKAGE_DIR / "nbgrader_config.py"
 
-ASSIGNMENTS = (
-    "01_unets",
-    "02_diffusion_models",
-    "03_optimizations",
-    "04_classifier_free_guidance",
-    "05_clip",
-    "06_assessment",
-)
-
-__all__ = ["ASSIGNMENTS", "HARNESS_VERSION", "REPO_ROOT", "SOURCE_DIR", "EXAMPLES_DIR"]
+__all__ = ["HARNESS_VERSION", "REPO_ROOT", "SOURCE_DIR", "EXAMPLES_DIR"]

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import nbformat
 
-from . import EXAMPLES_DIR, REPO_ROOT, SOURCE_DIR
+from . import EXAMPLES_DIR, REPO_ROOT, SOURCE_DIR, assignments
 from . import sandbox as sb
 from .collect import collect, missing
 from .nbinfo import all_ids, match_assignment, read_notebook_bytes
 from .pool import Pool, plan_slots
-from .release import build_bundle, list_assignments
+from .release import build_bundle
 from .report import missing_result, write_all
 from .settings import Settings
 from .worker import base_result, result_key, result_path, write_json_atomic
@@ -33,7 +33,7 @@ from .worker import base_result, result_key, result_path, write_json_atomic
 
 def _candidates(source_dir: Path) -> dict[str, list[str]]:
     out = {}
-    for aid in list_assignments(source_dir):
+    for aid in assignments.ids(source_dir):
         nb = nbformat.read(Path(source_dir) / aid / f"{aid}.ipynb", as_version=4)
         out[aid] = sorted(all_ids(nb))
     return out

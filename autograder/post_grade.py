@@ -4,8 +4,8 @@ An assignment opts in with `autograder/source/<id>/post_grade.json`. A check tha
 the student handed in is split in two (06's gate is one):
 
     {"checks": [{"grade_id": "gate", "points": 10, "label": "...",
-                 "untrusted": "autograder.gate_check:sample_digits",  # loads and runs the hand-in
-                 "trusted": "autograder.gate_check:judge_digits",     # decides, on plain data only
+                 "untrusted": "gate_check:sample_digits",  # a module in the source folder: runs the hand-in
+                 "trusted": "gate_check:judge_digits",       # decides, on plain data only
                  "kwargs": {...},             # JSON keyword arguments for both sides
                  "files": {"model": {"name": "assessment_model.pt2", "max_mb": 64}},
                  "max_mb": 16,                # bytes the untrusted side may hand back

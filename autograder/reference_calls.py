@@ -22,8 +22,6 @@ time (``getattr(ddpm, "q_" + "sample")``), or the reference's code copied in by 
 from __future__ import annotations
 
 import ast
-import json
-from pathlib import Path
 
 MAX_SOURCE = 200_000   # characters of one cell parsed; longer cells are skipped (noted)
 
@@ -116,10 +114,3 @@ def find(nb, source_nb, todos: list[str], extra_twins: dict | None = None) -> di
         if hits:
             found[gid] = sorted(set(hits))
     return found
-
-
-def manifest_twins(source_folder: Path) -> dict:
-    p = Path(source_folder) / "manifest.json"
-    if not p.is_file():
-        return {}
-    return json.loads(p.read_text()).get("twins", {})

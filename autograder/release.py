@@ -23,19 +23,11 @@ from pathlib import Path
 
 import nbformat
 
-from . import HARNESS_VERSION, NBGRADER_CONFIG, NOTEBOOKS_DIR, REPO_ROOT, SOURCE_DIR
+from . import HARNESS_VERSION, NBGRADER_CONFIG, NOTEBOOKS_DIR, REPO_ROOT, SOURCE_DIR, assignments
 from .nbinfo import all_ids, grade_items, is_solution
 
 BUNDLE_FORMAT = "3"  # 2: post-grade points count in max_score; 3: named stubs
 DEFAULT_CACHE = REPO_ROOT / "grading" / ".bundles"   # keyed by content hash; `make clean` empties it
-
-
-def list_assignments(source_dir: Path = SOURCE_DIR) -> list[str]:
-    source_dir = Path(source_dir)
-    if not source_dir.is_dir():
-        return []
-    return sorted(d.name for d in source_dir.iterdir()
-                  if d.is_dir() and (d / f"{d.name}.ipynb").is_file())
 
 
 #: Files in a source folder that are outputs of running the notebook there, never course material:
@@ -43,6 +35,20 @@ def list_assignments(source_dir: Path = SOURCE_DIR) -> list[str]:
 #: caches. They are left out of the bundle (and its hash): copied into a student's working folder,
 #: an instructor's model would be graded as the student's.
 NOT_SOURCE = ("*.pt2", "*.gate.json", "*.pt", "*.ckpt", "__pycache__", ".*")
+
+
+def grader_only(folder: Path) -> set[str]:
+    """Files of a source folder that are for the grader, never copied next to a student's notebook:
+    the manifest, post_grade.json and the local modules its checks name (06's gate_check.py)."""
+    folder = Path(folder)
+    names = {"manifest.json", "post_grade.json", f"{folder.name}.ipynb"}
+    post = folder / "post_grade.json"
+    for check in (json.loads(post.read_text()).get("checks", []) if post.is_file() else []):
+        for key in ("untrusted", "trusted", "callable"):
+            module = str(check.get(key, "")).split(":", 1)[0]
+            if module and "." not in module:
+                names.add(f"{module}.py")
+    return names
 
 
 def is_output(name: str) -> bool:
@@ -201,7 +207,7 @@ def student_copy(bundle: Bundle):
 def release(aids: list[str] | None = None, *, check: bool = False, source_dir: Path = SOURCE_DIR,
             out_dir: Path = NOTEBOOKS_DIR, cache: Path | None = None) -> list[str]:
     """Write (or with check=True, compare) notebooks/<id>.ipynb; returns the stale/updated ids."""
-    aids = aids or list_assignments(source_dir)
+    aids = aids or assignments.ids(source_dir)
     changed = []
     cache = Path(cache or DEFAULT_CACHE)
     for aid in aids:

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import nbformat
 
-from . import HARNESS_VERSION, REPO_ROOT
+from . import HARNESS_VERSION, REPO_ROOT, assignments
 from . import sandbox as sb
 from .nbinfo import all_ids, grade_id, is_solution, match_assignment, read_notebook_bytes
-from .release import Bundle, is_output
+from .release import Bundle, grader_only, is_output
 from .settings import Settings
 
 WORK_ROOT = Path(tempfile.gettempdir()) / "autograder-work"
@@ -100,8 +100,9 @@ def _prepare_kernel_dirs(priv: Path, bundle: Bundle, uid: int | None, guard_spec
     home = sb.make_home(k / "home", None)
     work = k / "work"
     work.mkdir(parents=True)
+    skip = grader_only(bundle.source_folder)
     for item in bundle.source_folder.iterdir():   # data/helper files next to the notebook
-        if item.name in ("post_grade.json", f"{bundle.aid}.ipynb") or is_output(item.name):
+        if item.name in skip or is_output(item.name):
             continue
         (shutil.copytree if item.is_dir() else shutil.copy2)(item, work / item.name)
     profile = home / ".ipython" / "profile_default"
@@ -170,7 +171,7 @@ def grade(job: dict) -> dict:
     res["notes"].update(notes)
     from . import reference_calls
     todos = sorted({i["todo"] for i in bundle.info["items"]})
-    ref_calls = reference_calls.find(nb, source_nb, todos, reference_calls.manifest_twins(bundle.source_folder))
+    ref_calls = reference_calls.find(nb, source_nb, todos, assignments.load(bundle.source_folder, bundle.aid).twins)
     if ref_calls:
         res["notes"]["reference_calls"] = ref_calls
 

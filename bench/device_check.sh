@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Full-profile notebook times on a lent GPU machine (the workplace's `device` tool), offline.
 #
-#   bash bench/device_check.sh BUDGET_SECONDS [ID ...]      (default ids: 06 01 02 03 04)
+#   bash bench/device_check.sh BUDGET_SECONDS [ID ...]      (default: every assignment, in course order)
 #
 # The machine has torch, torchvision, matplotlib, einops, tqdm and pillow but not the Jupyter
 # stack and no network, and the data beside the repo (../shared/data) does not travel. So the
@@ -16,7 +16,7 @@
 set -u
 BUDGET=${1:-480}
 shift || true
-IDS=${*:-06 01 02 03 04}
+IDS=${*:-$(python3 -m autograder.assignments)}
 OUT=${OUT:-/tmp/device_check}
 mkdir -p "$OUT"
 PROFILE=${PROFILE:-full}        # PROFILE=smoke WHEELS=none: a dry run of this script on any machine

@@ -2,7 +2,8 @@
 
 Runs the instructor notebooks (``autograder/source/<id>/<id>.ipynb``, solutions in place) in a
 fresh kernel with ``COURSE_PROFILE`` set, and records the total wall time, the slowest cells and
-the printed result lines (losses, accuracies, speed-ups) of each. The executed copies are kept in
+the printed result lines (losses, accuracies, speed-ups) of each, next to the notebook's time
+target for that profile and device (its manifest's ``time_targets_s``). The executed copies are kept in
 ``bench/results/notebooks/<profile>/`` so the figures they drew can be inspected, and the figures
 go to ``bench/results/notebooks_<profile>.json``.
 
@@ -34,7 +35,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCE = REPO / "autograder" / "source"
+sys.path.insert(0, str(REPO))   # the GPU machine runs this from a bare checkout
+from autograder import SOURCE_DIR as SOURCE, assignments  # noqa: E402  (standard library only)
 RESULTS = Path(__file__).resolve().parent / "results"
 # printed lines worth keeping next to the timing (measured results the docs quote)
 KEEP = re.compile(r"(accuracy|loss|speed-up|speedup|gate|PASS|FAIL|seconds|zero-shot|steps/s|took|in \d)",
@@ -115,10 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     start = time.monotonic()
-    ids = sorted(d.name for d in SOURCE.iterdir() if (d / f"{d.name}.ipynb").exists())
-    if args.assignments:
-        ids = [i for a in args.assignments for i in ids if i.startswith(a)]
-        ids = list(dict.fromkeys(ids))
+    course = {a.id: a for a in assignments.discover(SOURCE)}
+    ids = list(dict.fromkeys(assignments.resolve(args.assignments, SOURCE))) if args.assignments else list(course)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     # CPU figures and GPU figures are kept apart: a GPU run never overwrites the CPU table
     tag = args.profile if device == "cpu" else f"{args.profile}_{device}"
@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             timeout = max(1, int(min(timeout, left)))
         print(f"[notebooks] {a} ({args.profile} profile, {gpu_name or device}) ...", flush=True)
         r = run_one(a, args.profile, timeout, RESULTS / "notebooks" / tag)
-        r.update(device=device, gpu=gpu_name, torch=torch.__version__, cpu_count=os.cpu_count(),
+        target = course[a].time_targets_s.get("smoke" if args.profile == "smoke" else f"full_{device}")
+        r.update(target_s=target, within_target=None if target is None else r["seconds"] <= target,
+                 device=device, gpu=gpu_name, torch=torch.__version__, cpu_count=os.cpu_count(),
                  torch_threads=torch.get_num_threads(), when=dt.datetime.now().isoformat(timespec="seconds"))
         runs[a] = r
         done.append(a)
@@ -153,11 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.mkdir(parents=True, exist_ok=True)
         out_json.write_text(json.dumps({"machine": platform.platform(), "runs": runs}, indent=2) + "\n")
     print(f"[notebooks] wrote {out_json}")
-    print(f"{'notebook':28s} {'seconds':>8s}  load")
+    print(f"{'notebook':28s} {'seconds':>8s} {'target':>7s}  load")
     for a in done:
         r = runs[a]
-        print(f"{a:28s} {r['seconds']:8.0f}  {r['load_before']:.1f}/{r['load_after']:.1f}"
-              + ("" if r["error"] is None else "  ERROR"))
+        target = "-" if r["target_s"] is None else f"{r['target_s']:.0f}"
+        print(f"{a:28s} {r['seconds']:8.0f} {target:>7s}  {r['load_before']:.1f}/{r['load_after']:.1f}"
+              + ("" if r["error"] is None else "  ERROR") + ("  OVER TARGET" if r["within_target"] is False else ""))
     return 1 if failed or len(done) < len(ids) else 0
 
 

@@ -1,17 +1,21 @@
-"""06's gate as a post-grade check: autograder.gate_check re-runs helpers.gate on an exported
+"""06's gate as a post-grade check: the check its post_grade.json declares (gate_check.py in its
+source folder) re-runs helpers.gate on an exported
 model in a fresh sandboxed process the harness controls (here a model that ignores its input,
 which must fail), whatever the notebook did in its own kernel."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 
-from autograder import REPO_ROOT
+from autograder import REPO_ROOT, SOURCE_DIR
 from autograder import sandbox as sb
 from autograder.post_grade import run_check
 
 pytestmark = pytest.mark.slow
+FOLDER = SOURCE_DIR / "06_assessment"
+DECLARED = next(c for c in json.loads((FOLDER / "post_grade.json").read_text())["checks"] if c["grade_id"] == "gate")
 
 
 def _useless_model():
@@ -62,15 +66,13 @@ def _check(tmp_path, work, profile: str, kwargs: dict, **limits) -> dict:
     level = "strict" if sb.probe("strict")[0] else "basic"
     env = sb.kernel_env(home=tmp_path, profile=profile, data_dir=os.environ.get("COURSE_DATA_DIR", ""), threads=2,
                         gpu=None, seed=0, pythonpath=[])
-    check = {"grade_id": "gate", "untrusted": "autograder.gate_check:sample_digits",
-             "trusted": "autograder.gate_check:judge_digits", "kwargs": kwargs, "cpu_seconds": 300,
-             "files": {"model": {"name": "assessment_model.pt2", "max_mb": 64}}, **limits}
+    check = dict(DECLARED, kwargs=kwargs, cpu_seconds=300, **limits)
     with sb.UidSlot() if level == "strict" else _Null() as slot:
         uid = getattr(slot, "uid", None)
         spec = sb.spec_for(level, uid=uid, stage=str(tmp_path), needed=[str(tmp_path), str(REPO_ROOT), env.get(
             "COURSE_DATA_DIR", "")])
         spec["env"] = env
-        return run_check(check, workdir=work, source_copy=tmp_path, launcher_spec=spec, priv=tmp_path, uid=uid)
+        return run_check(check, workdir=work, source_copy=FOLDER, launcher_spec=spec, priv=tmp_path, uid=uid)
 
 
 class _Null:

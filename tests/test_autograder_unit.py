@@ -264,13 +264,13 @@ def test_reference_calls_are_found_in_answers_and_never_in_the_solutions():
 
     import nbformat
 
-    from autograder import SOURCE_DIR
+    from autograder import SOURCE_DIR, assignments
     from autograder import reference_calls as rc
     from autograder.nbinfo import grade_id, is_solution
-    for path in sorted(SOURCE_DIR.glob("*/*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
+    for a in assignments.discover():
+        nb = nbformat.read(a.notebook, as_version=4)
         todos = [grade_id(c) for c in nb.cells if is_solution(c)]
-        assert rc.find(nb, nb, todos, rc.manifest_twins(path.parent)) == {}, path.name
+        assert rc.find(nb, nb, todos, a.twins) == {}, a.id
     src = nbformat.read(SOURCE_DIR / "02_diffusion_models" / "02_diffusion_models.ipynb", as_version=4)
     todos = [grade_id(c) for c in src.cells if is_solution(c)]
     answers = {

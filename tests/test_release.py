@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from autograder import assignments
+
 REPO = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = ["01_unets", "02_diffusion_models", "03_optimizations", "04_classifier_free_guidance", "05_clip",
-               "06_assessment"]
+ASSIGNMENTS = assignments.ids()
 
 
 def _notebooks():
@@ -18,6 +19,8 @@ def _notebooks():
 
 
 def test_every_assignment_has_a_source_and_a_student_copy():
+    assert len(ASSIGNMENTS) >= 6, ASSIGNMENTS
+    assert sorted(p.stem for p in REPO.glob("notebooks/*.ipynb")) == sorted(ASSIGNMENTS), "run `make release`"
     for a in ASSIGNMENTS:
         assert (REPO / "autograder" / "source" / a / f"{a}.ipynb").is_file(), a
         assert (REPO / "notebooks" / f"{a}.ipynb").is_file(), f"{a}: run make release"

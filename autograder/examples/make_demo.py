@@ -11,7 +11,7 @@ tests/test_autograder_demo.py):
   blank          the untouched student copy                     -> graded, 0
   partial        the last TODO left blank                       -> graded, loses its points
   one_wrong      one TODO with a realistic runnable mistake     -> graded, loses exactly that TODO's
-                 (ONE_WRONG: e.g. DDPM noise added at t = 0)       points, nothing else
+                 (the first of the manifest's `mistakes`)          points, nothing else
   crash          os._exit(1) in the last TODO                   -> kernel crashed, earlier points kept
   loop           an infinite loop in the last TODO              -> timed out, loses its points
   deleted_test   complete, first test cell deleted              -> restored and graded, full marks
@@ -28,8 +28,8 @@ tests/test_autograder_demo.py):
   wrong          another assignment's notebook                  -> wrong assignment
   absent         on the roster, no submission                   -> missing
 
-The full set is made for the first assignment listed (the demo's main act); the others get
-complete + blank + one_wrong only, to keep `make grade` to a few minutes on 2 CPU cores (smoke profile).
+The full set is made for the assignment whose manifest says `demo_main` (the demo's main act);
+the others get complete + blank + one_wrong only, to keep `make grade` to a few minutes on 2 CPU cores (smoke profile).
 """
 from __future__ import annotations
 
@@ -43,9 +43,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import SOURCE_DIR
+from autograder import SOURCE_DIR, assignments
 from autograder.nbinfo import grade_id, is_grade, is_locked, is_solution
-from autograder.release import build_bundle, list_assignments
+from autograder.release import build_bundle
 
 HERE = Path(__file__).resolve().parent
 SOL = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
@@ -56,7 +56,6 @@ NEEDS_STRICT = ("vandal",)
 #: variants whose expectation assumes test cells written with `require` (on the evidence tape);
 #: an assignment tested with plain asserts (the harness's fixture) cannot tell a forger apart
 NEEDS_REQUIRE = ("forger",)
-PREFERRED_MAIN = ("02_diffusion_models", "01_unets", "03_optimizations")
 
 
 def source_and_release(aid: str, cache: Path, source_dir: Path = SOURCE_DIR):
@@ -297,38 +296,11 @@ def forger(source, release):
                             + IN_KERNEL["executor"], cell_id="demo-forger")
 
 
-#: One realistic mistake per assignment: a runnable but wrong answer in one TODO, taken from the
-#: walkthroughs' "common mistakes". (solution cell, text replaced, replacement, what it is)
-ONE_WRONG = {
-    "01_unets": ("todo1_conv_sizes", "// stride + 1", "// stride", "output size without the + 1"),
-    "02_diffusion_models": ("todo3_p_sample", "return mean + not_last * sigma * noise",
-                            "return mean + sigma * noise", "noise added at t = 0 too"),
-    "03_optimizations": ("todo6_ddim_sample", "x = torch.randn(shape, generator=generator)",
-                         "x = torch.randn(shape)", "x_T drawn without the generator"),
-    "04_classifier_free_guidance": ("todo2_context_mask", "1.0 - drop_prob", "drop_prob",
-                                    "keeps the label with probability drop_prob"),
-    "05_clip": ("todo3_zero_shot_predict", "F.normalize(image_emb, dim=-1) @ F.normalize(class_emb, dim=-1).T",
-                "image_emb @ class_emb.T", "dot products instead of cosines"),
-    "06_assessment": ("todo8_cfg", "(1 + w) * eps_cond - w * eps_uncond", "w * eps_cond + (1 - w) * eps_uncond",
-                      "guidance weights swapped"),
-}
-
-
-def one_wrong_spec(source) -> tuple[str, str, str, str] | None:
-    """The ONE_WRONG entry that applies to this source notebook (None when none does)."""
-    cells = {grade_id(c): c.source for c in source.cells if grade_id(c)}
-    for gid, old, new, what in ONE_WRONG.values():
-        if gid in cells and old in cells[gid]:
-            return gid, old, new, what
-    return None
-
-
-def one_wrong(source, release):
-    gid, old, new, _ = one_wrong_spec(source)
+def with_mistake(source, release, mistake):
+    """Complete, except one TODO answered with a manifest mistake (runnable but wrong)."""
     nb = complete(source, release)
-    cell = next(c for c in nb.cells if grade_id(c) == gid)
-    assert old in cell.source, (gid, old)
-    cell.source = cell.source.replace(old, new, 1)
+    cell = next(c for c in nb.cells if grade_id(c) == mistake.todo)
+    cell.source = mistake.apply(cell.source)
     return nb
 
 
@@ -375,25 +347,25 @@ def reference_call(source, release):
 
 
 VARIANTS = {f.__name__: f for f in (complete, blank, partial, crash, loop, deleted_test, edited_test, stderr,
-                                    vandal, cheater, forger, one_wrong, reference_call)}
+                                    vandal, cheater, forger, reference_call)}
 
 
 def _points(items, pred) -> float:
     return sum(i["points"] for i in items if pred(i))
 
 
-def expected(variant: str, source, items: list[dict], extra: float = 0.0) -> tuple[str, float, str]:
-    """(status, score, why) of each variant, from the source notebook's structure.
+def expected(variant: str, source, items: list[dict], extra: float = 0.0, mistake=None) -> tuple[str, float, str]:
+    """(status, score, why) of each variant, from the source notebook's structure (`mistake`: the
+    manifest mistake a `one_wrong` or `mistake<k>` student carries).
 
     ``extra``: points of post-grade checks that are not a notebook cell (06's gate, which in the
     demo's smoke profile a complete notebook earns by exporting a model that runs)."""
-    if extra and variant not in ("complete", "blank", "one_wrong"):
+    if extra and variant not in ("complete", "blank") and mistake is None:
         raise ValueError(f"no expectation for variant {variant!r} of an assignment with post-grade points")
     total = sum(i["points"] for i in items) + extra
-    if variant == "one_wrong":
-        gid, _, _, what = one_wrong_spec(source)
-        pts = _points(items, lambda i: i["todo"] == gid)
-        return "graded", total - pts, f"one wrong TODO ({gid}: {what}) loses exactly its {pts:g} points"
+    if mistake is not None:
+        pts = _points(items, lambda i: i["todo"] == mistake.todo)
+        return "graded", total - pts, f"one wrong TODO ({mistake.todo}: {mistake.what}) loses exactly its {pts:g} points"
     last = grade_id(source.cells[_last_todo(source)])
     last_pts = _points(items, lambda i: i["todo"] == last)
     last_idx = _last_todo(source)
@@ -422,39 +394,64 @@ def write_variant(path: Path, nb) -> None:
     path.write_text(nbformat.writes(nb) + "\n")
 
 
+#: what every assignment other than the main one gets in the demo class
+OTHERS = ("complete", "blank", "one_wrong")
+
+
+def _students(aid: str, names, mistakes, main: bool) -> list[tuple[str, str, object]]:
+    """(student id, variant, mistake) for each variant name; `mistakes` expands to one student per
+    manifest mistake, `one_wrong` is the first of them."""
+    out = []
+    for v in names:
+        if v == "mistakes":
+            out += [(f"mistake{k}_{aid[:2]}", "mistake", m) for k, m in enumerate(mistakes, 1)]
+        elif v == "one_wrong":
+            if mistakes:
+                out.append((v if main else f"{v}_{aid[:2]}", v, mistakes[0]))
+        else:
+            out.append((v if main else f"{v}_{aid[:2]}", v, None))
+    return out
+
+
 def make_class(out: Path, source_dir: Path, aids: list[str], main: str | None = None, cache: Path | None = None,
-               variants=FULL_SET) -> dict:
-    """Write submitted/, roster.csv and expected.json under `out`; returns the expectations."""
+               variants=FULL_SET, others=OTHERS) -> dict:
+    """Write submitted/, roster.csv and expected.json under `out`; returns the expectations.
+
+    `main` gets `variants` (default: the assignment whose manifest says demo_main, else the first;
+    "" for none), every other assignment `others`; a variant `mistakes` means one student per
+    manifest mistake."""
     out = Path(out)
-    main = main or next((a for a in PREFERRED_MAIN if a in aids), aids[0])
+    found = {a.id: a for a in assignments.discover(source_dir)}
+    if main is None:
+        main = next((a for a in aids if found[a].demo_main), aids[0])
     rows, roster = [], []
     with tempfile.TemporaryDirectory() as tmp:
         bundles = {a: build_bundle(a, Path(cache or tmp), source_dir) for a in aids}
-        for aid in [main] + [a for a in aids if a != main]:
+        for aid in ([main] if main else []) + [a for a in aids if a != main]:
             b = bundles[aid]
             source = nbformat.read(b.source_notebook, as_version=4)
             release = nbformat.read(b.release_notebook, as_version=4)
             items = b.info["items"]
-            chosen = variants if aid == main else ("complete", "blank", "one_wrong")
-            chosen = [v for v in chosen if v != "one_wrong" or one_wrong_spec(source)]
-            chosen = [v for v in chosen if v != "reference_call" or reference_call_spec(source)]
-            for v in chosen:
-                student = v if aid == main else f"{v}_{aid[:2]}"
+            names = [v for v in (variants if aid == main else others)
+                     if v != "reference_call" or reference_call_spec(source)]
+            for student, v, mistake in _students(aid, names, found[aid].mistakes, aid == main):
                 dest = out / "submitted" / student / aid / f"{aid}.ipynb"
                 if v == "corrupt":
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     dest.write_text(nbformat.writes(complete(source, release))[:700])
                 elif v == "wrong":
-                    others = [a for a in aids if a != aid]
-                    if others:
-                        wrong_nb = blank(None, nbformat.read(bundles[others[0]].release_notebook, as_version=4))
+                    others_ = [a for a in aids if a != aid]
+                    if others_:
+                        wrong_nb = blank(None, nbformat.read(bundles[others_[0]].release_notebook, as_version=4))
                     else:
                         wrong_nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')", id="demo-wrong")])
                     write_variant(dest, wrong_nb)
+                elif mistake is not None:
+                    write_variant(dest, with_mistake(source, release, mistake))
                 else:
                     write_variant(dest, VARIANTS[v](source, release))
                 extra = b.info["max_score"] - sum(i["points"] for i in items)
-                status, score, why = expected(v, source, items, extra)
+                status, score, why = expected(v, source, items, extra, mistake)
                 row = {"student": student, "assignment": aid, "status": status, "score": score, "why": why}
                 if v in NEEDS_STRICT:
                     row["needs"] = "strict"
@@ -462,9 +459,10 @@ def make_class(out: Path, source_dir: Path, aids: list[str], main: str | None = 
                     row["reference_calls"] = [reference_call_spec(source)[0]]
                 rows.append(row)
                 roster.append(f"{student},{aid}")
-        rows.append({"student": "absent", "assignment": main, "status": "missing", "score": 0.0,
-                     "why": "on the roster, no submission"})
-        roster.append(f"absent,{main}")
+        if main:
+            rows.append({"student": "absent", "assignment": main, "status": "missing", "score": 0.0,
+                         "why": "on the roster, no submission"})
+            roster.append(f"absent,{main}")
     (out / "roster.csv").write_text("student,assignment\n" + "\n".join(sorted(set(roster))) + "\n")
     exp = {"main": main, "students": rows}
     (out / "expected.json").write_text(json.dumps(exp, indent=1) + "\n")
@@ -477,7 +475,7 @@ def main(argv=None) -> None:
     p.add_argument("--source", type=Path, default=SOURCE_DIR)
     p.add_argument("--out", type=Path, default=HERE)
     a = p.parse_args(argv)
-    aids = a.assignments or list_assignments(a.source)
+    aids = a.assignments or assignments.ids(a.source)
     if not aids:
         raise SystemExit(f"no instructor notebooks in {a.source}")
     sub = a.out / "submitted"
