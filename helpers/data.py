@@ -50,7 +50,7 @@ __all__ = [
     "data_root_candidates", "find_dataset", "cache_dir",
     "load_mnist", "load_fashion_mnist", "load_flowers", "stratified_split",
     "make_loader", "mnist_loader", "fashion_loader", "flowers_loader",
-    "to_unit", "to_signed", "mirror_shift",
+    "to_unit", "to_signed", "random_mirror", "mirror_shift",
 ]
 
 # --------------------------------------------------------------------------- constants
@@ -98,7 +98,7 @@ _DATASETS = {
 }
 _ALIASES = {"mnist": "mnist", "fashion": "fashion_mnist", "fashion_mnist": "fashion_mnist",
             "fashionmnist": "fashion_mnist", "fashion-mnist": "fashion_mnist",
-            "flowers": "flowers", "flowers5": "flowers"}
+            "flowers": "flowers", "flower": "flowers", "flowers5": "flowers"}
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -541,14 +541,20 @@ def _as_list(batch):
     return list(batch)
 
 
+def random_mirror(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2 (a flower looks the same mirrored).
+    (B, C, H, W) -> (B, C, H, W). Used to train notebook 05's text-to-image U-Net."""
+    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+    return torch.where(flip.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
+
+
 def mirror_shift(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
-    """Photo augmentation: a random horizontal mirror and a random shift by up to ``pad`` pixels
+    """Photo augmentation: :func:`random_mirror`, then a random shift by up to ``pad`` pixels
     (reflect padding: photos have no background colour to pad with), per image. No colour
     changes: colour is what tells a rose from a sunflower. (B, C, H, W) -> (B, C, H, W).
-    Used to train the flower CLIP (``helpers.clip.augment``) and the flower judge."""
+    Used to train the flower CLIP (``helpers.clip.clip_batch_loss``) and the flower judge."""
     B, _, H, W = x.shape
-    flip = torch.rand(B, generator=generator) < 0.5
-    x = torch.where(flip.to(x.device).view(B, 1, 1, 1), x.flip(-1), x)
+    x = random_mirror(x, generator)
     xp = F.pad(x, (pad, pad, pad, pad), mode="reflect")  # (B, C, H+2p, W+2p)
     dy = torch.randint(0, 2 * pad + 1, (B,), generator=generator).tolist()
     dx = torch.randint(0, 2 * pad + 1, (B,), generator=generator).tolist()

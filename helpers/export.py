@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .ddpm import EpsFn, guided_eps
+from .ddpm import EpsFn, cfg_eps_fn
 from .schedules import Schedule
 
 __all__ = ["EXPORT_FILENAME", "FORMAT", "CONFIG_NAME", "ExportedModel", "export_model", "load_exported",
@@ -177,19 +177,14 @@ class ExportedModel:
         return self
 
     def eps_fn(self, labels: torch.Tensor, w: float | None = None) -> EpsFn:
-        """Classifier-free guided ``eps_fn(x_t, t)`` for the integer ``labels`` (B,): one batched
-        call with the class kept (first half) and dropped (second half)."""
+        """Classifier-free guided ``eps_fn(x_t, t)`` for the integer ``labels`` (B,):
+        :func:`helpers.ddpm.cfg_eps_fn` with the one-hot class on the device of ``x_t``."""
         w = self.w if w is None else float(w)
         net = self.net
 
         def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            B = x.shape[0]
             c = torch.nn.functional.one_hot(labels.to(x.device).long(), self.n_classes).float()  # (B, K)
-            ones = torch.ones(B, 1, device=x.device)
-            mask = torch.cat([ones, torch.zeros_like(ones)])  # (2B, 1)
-            out = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([c, c]), mask)  # (2B, C, H, W)
-            eps_c, eps_u = out.chunk(2)
-            return guided_eps(eps_c, eps_u, w)
+            return cfg_eps_fn(net, c, w)(x, t)
 
         return eps_fn
 

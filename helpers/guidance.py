@@ -9,8 +9,8 @@ Definitions used in the notebook and its walkthrough:
   (:mod:`helpers.judge`) labels k, over all classes;
 * **diversity** at w: the mean pairwise RMS pixel distance between samples of the same class,
   ``sqrt(mean_pixels (x_i - x_j)^2)`` in the [-1, 1] range, averaged over the pairs i < j of a
-  class and then over classes (0 = every sample of a class is identical; the real Fashion-MNIST
-  test images give about 0.6);
+  class and then over classes (0 = every sample of a class is identical; walkthrough 04 gives the
+  value of the real test images);
 * **saturation** at w: the fraction of pixels clipped at the white end, ``x > 0.98`` (Fashion-MNIST's
   background already sits at the black end, -1); for colour photos both ends, ``|x| > 0.98``. It
   grows with w: the "oversaturation" of high guidance.
@@ -74,7 +74,8 @@ def guidance_sweep(model, ws: Sequence[float], n_classes: int, n_per_class: int,
 def class_diversity(images: torch.Tensor) -> float:
     """Mean pairwise RMS pixel distance within each class, averaged over classes.
 
-    ``images``: (n_classes, n_per_class, C, H, W) with n_per_class >= 2.
+    ``images``: (n_classes, n_per_class, C, H, W) with n_per_class >= 2; one class of N images is
+    ``images[None]``.
     """
     k, n = images.shape[:2]
     if n < 2:

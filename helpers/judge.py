@@ -63,14 +63,14 @@ _DEFAULTS = {  # dataset -> training recipe used for the shipped weights
 
 
 def _canonical(dataset: str) -> str:
-    key = dataset.strip().lower().replace("-", "_")
-    if key in ("fashion", "fashion_mnist", "fashionmnist"):
-        return "fashion"
-    if key == "mnist":
-        return "mnist"
-    if key in ("flowers", "flower"):
-        return "flowers"
-    raise ValueError(f"unknown judge dataset {dataset!r}; expected 'mnist', 'fashion' or 'flowers'")
+    """The judge of a dataset name or alias (the table of :mod:`helpers.data`): 'mnist', 'fashion'
+    or 'flowers'."""
+    from .data import _ALIASES
+
+    name = _ALIASES.get(dataset.strip().lower())
+    if name is None:
+        raise ValueError(f"unknown judge dataset {dataset!r}; expected 'mnist', 'fashion' or 'flowers'")
+    return "fashion" if name == "fashion_mnist" else name
 
 
 def _conv(c_in: int, c_out: int) -> list[nn.Module]:

@@ -1,12 +1,14 @@
 """Plots for the course: image grids, a forward-noising strip, schedule curves, sampling
 trajectories (a static strip and an animated GIF), a guidance-scale x class grid, a confusion
-matrix and loss curves.
+matrix, loss curves, a similarity heat-map with images above its columns and titled rows of
+images (notebook 05).
 
 References for what is drawn: the forward process q(x_t | x_0) and the linear schedule of Ho
 et al. 2020 (DDPM); the linear-vs-cosine alpha-bar comparison of Nichol & Dhariwal 2021
 (Improved DDPM); the signal-to-noise ratio SNR(t) = alpha-bar_t / (1 - alpha-bar_t) of Kingma
 et al. 2021 (Variational Diffusion Models); guidance-strength grids as in Ho & Salimans 2022
-(Classifier-Free Diffusion Guidance).
+(Classifier-Free Diffusion Guidance); the image-text similarity matrix of Radford et al. 2021
+(CLIP, Figure 1).
 
 matplotlib only. Every function returns its Figure (``trajectory_gif`` returns the GIF's path)
 and works headless (Agg). Images are (N, C, H, W) tensors or arrays with C = 1 or 3, in
@@ -28,7 +30,7 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "show_images", "image_grid", "noising_strip", "plot_schedules", "trajectory_gif",
-    "show_trajectory", "guidance_grid", "confusion_matrix_plot", "loss_curve",
+    "show_trajectory", "guidance_grid", "confusion_matrix_plot", "loss_curve", "similarity_heatmap", "image_rows",
 ]
 
 ValueRange = tuple[float, float]
@@ -346,4 +348,72 @@ def loss_curve(losses: Sequence[float], smooth: int | None = None, log: bool = F
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- CLIP (notebook 05)
+
+def similarity_heatmap(sim, row_labels: Sequence[str], col_labels: Sequence[str] | None = None,
+                       col_images=None, title: str | None = None, annotate: bool = True,
+                       value_range: ValueRange | None = None) -> Figure:
+    """A similarity matrix as a heat-map, as in CLIP's Figure 1: ``sim`` (R, C), one row per
+    ``row_labels`` (e.g. texts) and one column per ``col_images`` (C, 3, H, W) in [-1, 1] drawn
+    above the matrix (or per ``col_labels``). Returns the Figure."""
+    sim = torch.as_tensor(sim).detach().float().cpu().numpy()
+    R, C = sim.shape
+    has_img = col_images is not None
+    fig, axes = _subplots(1, 1, figsize=(2.8 + 0.62 * C, 0.9 + 0.42 * R + (0.75 if has_img else 0)))
+    ax = axes[0, 0]
+    vmin, vmax = value_range if value_range is not None else (float(sim.min()), float(sim.max()))
+    im = ax.imshow(sim, cmap="viridis", vmin=vmin, vmax=vmax, extent=(-0.5, C - 0.5, R - 0.5, -0.5),
+                   interpolation="nearest")
+    if annotate:
+        mid = (vmin + vmax) / 2
+        for i in range(R):
+            for j in range(C):
+                ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="black" if sim[i, j] > mid else "white")
+    top = -0.5
+    if has_img:
+        imgs = _to_numpy(col_images)  # (C, H, W, 3)
+        for j in range(C):
+            ax.imshow(imgs[j], extent=(j - 0.46, j + 0.46, -0.58, -1.5), interpolation="nearest")
+        top = -1.55
+    ax.set_xlim(-0.5, C - 0.5)
+    ax.set_ylim(R - 0.5, top)
+    ax.set_yticks(range(R))
+    ax.set_yticklabels(list(row_labels), fontsize=8)
+    if col_labels is not None:
+        ax.set_xticks(range(C))
+        ax.set_xticklabels(list(col_labels), fontsize=8, rotation=45, ha="right")
+    else:
+        ax.set_xticks([])
+    for side in ("top", "right", "left", "bottom"):
+        ax.spines[side].set_visible(False)
+    fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label="cosine similarity")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def image_rows(rows, row_titles: Sequence[str], labels: Sequence[Sequence[str]] | None = None,
+               size: float = 0.95, value_range: ValueRange = (-1, 1)) -> Figure:
+    """Rows of images, each with a title on its left end: ``rows`` (R, n, C, H, W); optional
+    per-image ``labels`` (R lists of n strings). Returns the Figure."""
+    rows = torch.as_tensor(rows) if not torch.is_tensor(rows) else rows
+    R, n = rows.shape[:2]
+    # the titles go in a margin on the left: a title above the first image, wider than the image,
+    # would make tight_layout shrink every image to a thumbnail
+    margin = 0.075 * max((len(str(t)) for t in row_titles), default=0) + 0.2  # inches at fontsize 9
+    fig, axes = _subplots(R, n, figsize=(margin + size * n, (size + (0.2 if labels is not None else 0.05)) * R))
+    for r in range(R):
+        imgs = _to_numpy(rows[r], value_range)  # (n, H, W, C)
+        for k in range(n):
+            ax = axes[r, k]
+            _imshow(ax, imgs[k])
+            if labels is not None:
+                ax.set_xlabel(str(labels[r][k]), fontsize=7, labelpad=1)
+        axes[r, 0].set_ylabel(str(row_titles[r]), rotation=0, ha="right", va="center", fontsize=9, labelpad=6)
+    fig.tight_layout(h_pad=0.3, w_pad=0.1)
     return fig

@@ -32,6 +32,7 @@ from torch import nn
 from helpers import gate
 from helpers.data import load_mnist
 from helpers.export import EXPORT_FILENAME, export_model, load_exported
+from helpers.guidance import class_diversity
 from helpers.schedules import Schedule
 from helpers.unet import ConditionalUNet
 
@@ -127,8 +128,8 @@ def test_distances_on_real_digits():
     x_te, y_te = load_mnist("test", limit=50)
     assert float(gate.nn_distance_to_train(x_te).min()) > gate.COPY_THRESHOLD  # RMS, same pixels
     ones = x_te[y_te == 1]
-    assert gate.class_diversity(ones[:1].repeat(5, 1, 1, 1)) == 0.0
-    assert gate.class_diversity(ones) > 0.2
+    assert class_diversity(ones[:1].repeat(5, 1, 1, 1)[None]) == 0.0  # one class of 5 copies
+    assert class_diversity(ones[None]) > 0.2
 
 
 # --------------------------------------------------------------------------- export

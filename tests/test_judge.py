@@ -84,6 +84,20 @@ def test_bad_shapes_and_missing_weights(tmp_path):
         load_judge("cifar")
 
 
+def test_dataset_names_come_from_the_data_table():
+    """One alias table (helpers.data): every name it knows picks a judge, the spellings the judge
+    has always taken among them."""
+    from helpers.data import _ALIASES
+
+    for alias, name in _ALIASES.items():
+        assert JudgeNet(alias).dataset == ("fashion" if name == "fashion_mnist" else name)
+    for alias, judge in {"MNIST": "mnist", "Fashion": "fashion", "fashion_mnist": "fashion", "FashionMNIST": "fashion",
+                         "Fashion-MNIST": "fashion", " flowers ": "flowers", "flower": "flowers"}.items():
+        assert JudgeNet(alias).dataset == judge
+    with pytest.raises(ValueError, match="unknown judge dataset 'cifar'"):
+        JudgeNet("cifar")
+
+
 def test_predict_batches_consistently():
     x = torch.rand(37, 1, 28, 28) * 2 - 1
     assert torch.equal(judge_predict(x, batch_size=5), judge_predict(x, batch_size=500))

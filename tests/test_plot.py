@@ -134,3 +134,12 @@ def test_displaying_a_figure_takes_it_out_of_pyplot():
     data, _ = DisplayFormatter().format(fig)
     assert "text/plain" in data  # the usual formatters still run
     assert fig not in [plt.figure(n) for n in plt.get_fignums()]
+
+
+def test_clip_plots_return_figures():
+    from matplotlib.figure import Figure
+
+    fig = plot.similarity_heatmap(torch.rand(2, 3), ["a", "b"], col_images=torch.rand(3, 3, 8, 8) * 2 - 1)
+    assert isinstance(fig, Figure)
+    fig = plot.image_rows(torch.rand(2, 3, 3, 8, 8) * 2 - 1, ["r1", "r2"], labels=[["x"] * 3] * 2)
+    assert isinstance(fig, Figure)
