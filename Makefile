@@ -16,10 +16,7 @@ WORKERS     ?=
 PYTEST_ARGS ?=
 
 export PATH := $(abspath $(BIN)):$(PATH)
-# tests and CI find real datasets beside the repo when nothing else is configured
-ifneq ($(wildcard ../shared/data),)
-export COURSE_DATA_DIR ?= $(abspath ../shared/data)
-endif
+# datasets: helpers/data.py searches COURSE_DATA_DIR, then ../shared/data, then data/ (data_root_candidates)
 
 .PHONY: setup test test-fast lab release grade bench judge clean help
 

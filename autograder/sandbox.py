@@ -221,21 +221,23 @@ def unmount(path: Path) -> None:
 
 def leftovers(uid: int) -> list[str]:
     """What a sandbox uid still owns after its submission: processes, SysV IPC objects, files in
-    the machine's shared writable directories. Each is removed; the list says what was found."""
+    the machine's shared writable directories. Each is removed; the list says what was found.
+    A process or file that disappears while being looked at is skipped; any other failure to look
+    (e.g. a process whose owner cannot be read) raises rather than report "nothing left"."""
     import psutil
     found = []
-    for p in psutil.process_iter(["pid", "uids", "name"]):
+    for p in psutil.process_iter():
         try:
-            if p.info["uids"] and p.info["uids"].real == uid:
-                found.append(f"process {p.info['pid']} ({p.info['name']})")
-        except (psutil.Error, AttributeError):
+            if p.uids().real == uid:
+                found.append(f"process {p.pid} ({p.name()})")
+        except psutil.NoSuchProcess:  # exited meanwhile (a zombie too): nothing left to kill
             continue
     if found:
         kill_uid(uid)
     for kind, flag in (("shm", "-m"), ("sem", "-s"), ("msg", "-q")):
         try:
             head, *rows = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
-        except (OSError, ValueError):
+        except FileNotFoundError:  # no SysV IPC table on this system (not Linux)
             continue
         col = head.split().index("uid")
         for row in rows:
@@ -244,19 +246,15 @@ def leftovers(uid: int) -> list[str]:
                 found.append(f"SysV {kind} id {cols[1]}")
                 subprocess.run(["ipcrm", flag, cols[1]], capture_output=True)
     for d in world_writable_dirs():
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for e in entries:
+        for e in list(os.scandir(d)):
             try:
                 if e.stat(follow_symlinks=False).st_uid == uid:
                     found.append(f"file {e.path}")
                     if e.is_dir(follow_symlinks=False):
-                        shutil.rmtree(e.path, ignore_errors=True)
+                        shutil.rmtree(e.path)
                     else:
                         os.unlink(e.path)
-            except OSError:
+            except FileNotFoundError:  # removed meanwhile
                 continue
     return found
 
@@ -283,12 +281,11 @@ def become_subreaper() -> bool:
 
 
 def descendants() -> list[int]:
-    """PIDs of all live descendants of this process (psutil: /proc on Linux)."""
+    """PIDs of all live descendants of this process (psutil reads /proc on Linux). A process that
+    exits while the tree is read is left out (psutil skips it); any other failure raises, so that
+    :func:`kill_descendants` never mistakes "could not look" for "nothing to kill"."""
     import psutil
-    try:
-        return [p.pid for p in psutil.Process().children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
+    return [p.pid for p in psutil.Process().children(recursive=True)]
 
 
 def kill_descendants(rounds: int = 20) -> int:

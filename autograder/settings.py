@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 
-from . import HARNESS_VERSION, REPO_ROOT
+from . import HARNESS_VERSION
 
 #: Per-profile defaults (seconds). `full` is what a student runs; `smoke` is for tests/demo.
 #: Timeouts are CPU-seconds of the kernel's processes (autograder/budget.py), so they mean
@@ -58,9 +57,9 @@ class Settings:
         if not self.stall_timeout:
             self.stall_timeout = d["stall_timeout"]
         self.cell_timeout = min(self.cell_timeout, self.notebook_timeout)
-        if not self.data_dir:   # as the Makefile does: real data beside the repo when nothing is set
-            beside = REPO_ROOT.parent / "shared" / "data"
-            self.data_dir = os.environ.get("COURSE_DATA_DIR", "") or (str(beside) if beside.is_dir() else "")
+        if not self.data_dir:   # COURSE_DATA_DIR, else the shared copy beside the checkout, if any
+            from helpers.data import default_data_dir  # (loads torch: once, in the grading process)
+            self.data_dir = default_data_dir()
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -32,8 +32,6 @@ sys.path.insert(0, str(REPO))
 sys.modules.setdefault("rfc3987_syntax", None)   # as `python -m autograder` does: skip a slow import
 
 OUT = REPO / "bench" / "results" / "grading.json"
-if "COURSE_DATA_DIR" not in os.environ and (REPO.parent / "shared" / "data").is_dir():
-    os.environ["COURSE_DATA_DIR"] = str(REPO.parent / "shared" / "data")   # as the Makefile does
 
 
 def _make_class(folder: Path, aid: str, n: int) -> None:

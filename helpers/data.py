@@ -11,29 +11,32 @@ Sources:
   ``flowers5_32x32.npz`` / ``flowers5_64x64.npz`` (arrays ``images`` (N,H,W,3) uint8,
   ``labels`` int64, ``class_names``, ``filenames``).
 
-Where data is found (first hit wins, see :func:`data_root_candidates`):
+Where data is found (the first root holding the file asked for wins, see
+:func:`data_root_candidates`):
 1. ``$COURSE_DATA_DIR`` (read only: nothing is ever written there);
-2. ``<repo>/data/`` (the folder beside ``helpers/`` in a source checkout);
+2. in a source checkout, the course's shared copy beside the repository, ``../shared/data``
+   (:data:`SHARED_DATA_DIR`, read only), then ``<repo>/data/``;
 3. the user cache, ``$COURSE_CACHE_DIR`` or ``~/.cache/diffusion-course``;
 4. a download, unless ``COURSE_OFFLINE`` is set: into ``<repo>/data/`` when that is writable,
-   else into the user cache (e.g. a pip install in Colab).
+   else into the user cache (e.g. a pip install in Colab). The flower photos are downloaded as
+   TensorFlow's ``flower_photos.tgz`` and turned into the npz files by
+   :mod:`helpers.prepare_flowers`.
 
 Each root holds ``MNIST/raw/*.gz``, ``FashionMNIST/raw/*.gz`` (torchvision's layout) and
-``flowers/flowers5_{32x32,64x64}.npz`` + ``flowers/ATTRIBUTION.txt``. The IDX files are read
-directly (gzip + numpy); nothing is unpacked on disk. Every file is checksummed once per
-process (md5 for the IDX files, sha256 for the npz files) and its header/size checked; a bad
-file raises :class:`CorruptDataError` naming it.
+``flowers/flowers5_{32x32,64x64}.npz`` + ``flowers/ATTRIBUTION.txt``; a root may hold only
+some of them (e.g. only the 32x32 flowers). The IDX files are read directly (gzip + numpy);
+nothing is unpacked on disk. Every file is checksummed once per process (md5 for the IDX
+files, sha256 for the npz files) and its header/size checked; a bad file raises
+:class:`CorruptDataError` naming it.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import math
 import os
 import struct
-import tarfile
 import tempfile
 import zipfile
 import zlib
@@ -47,9 +50,9 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 __all__ = [
     "DataNotFoundError", "CorruptDataError",
     "MNIST_CLASSES", "FASHION_CLASSES", "FLOWER_CLASSES",
-    "data_root_candidates", "find_dataset", "cache_dir",
+    "SHARED_DATA_DIR", "data_root_candidates", "default_data_dir", "find_dataset", "cache_dir",
     "load_mnist", "load_fashion_mnist", "load_flowers", "stratified_split",
-    "make_loader", "mnist_loader", "fashion_loader", "flowers_loader",
+    "make_loader",
     "to_unit", "to_signed", "random_mirror", "mirror_shift",
 ]
 
@@ -62,6 +65,8 @@ FLOWER_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 REPO_DATA_DIR = REPO_DIR / "data"
+#: The course's shared copy of the datasets, beside a source checkout (CI and course machines).
+SHARED_DATA_DIR = REPO_DIR.parent / "shared" / "data"
 
 MNIST_URLS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
               "http://yann.lecun.com/exdb/mnist/")
@@ -82,15 +87,15 @@ _FASHION_MD5 = {
     "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
     "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
 }
-# sha256 of the prepared flower npz files (shared/data/flowers/README.md). A copy built here
-# from flower_photos.tgz differs; it gets a sidecar "<file>.sha256" written when it is built.
+# sha256 of the shared flower npz files (shared/data/flowers/README.md). A copy built by
+# helpers.prepare_flowers differs; it has a sidecar "<file>.sha256" written next to it.
 _FLOWERS_SHA256 = {
     "flowers5_32x32.npz": "72cc6c01de104d9594122b2e36c9e4144c550db1a966f7f6d932c085086f104d",
     "flowers5_64x64.npz": "b2cc6b934ab48be501abfe54caf84e4c1bedcdf23c6e7a3ad9f1637e99967eef",
 }
 _FLOWER_SIZES = (32, 64)
 
-# name -> (sub-folder of a data root, files it must hold, download URLs)
+# name -> (sub-folder of a data root, its files, download URLs)
 _DATASETS = {
     "mnist": ("MNIST/raw", tuple(_MNIST_MD5), MNIST_URLS),
     "fashion_mnist": ("FashionMNIST/raw", tuple(_FASHION_MD5), FASHION_URLS),
@@ -130,19 +135,29 @@ def _is_source_checkout() -> bool:
 
 
 def data_root_candidates() -> list[Path]:
-    """Data roots searched, in order: ``$COURSE_DATA_DIR``, ``<repo>/data``, the user cache."""
+    """Data roots searched, in order: ``$COURSE_DATA_DIR``; in a source checkout
+    :data:`SHARED_DATA_DIR` and ``<repo>/data``; the user cache."""
     roots: list[Path] = []
     env = os.environ.get("COURSE_DATA_DIR")
     if env:
         roots.append(Path(env).expanduser())
     if _is_source_checkout():
-        roots.append(REPO_DATA_DIR)
+        roots += [SHARED_DATA_DIR, REPO_DATA_DIR]
     roots.append(cache_dir())
     out: list[Path] = []
     for r in roots:  # drop duplicates, keep order
         if r not in out:
             out.append(r)
     return out
+
+
+def default_data_dir() -> str:
+    """The read-only data root to hand a process that cannot search for itself (a sandboxed
+    kernel reaches only the folders it is given): ``$COURSE_DATA_DIR`` when set, else
+    :data:`SHARED_DATA_DIR` when it exists in a source checkout, else ``""``."""
+    if os.environ.get("COURSE_DATA_DIR"):
+        return os.environ["COURSE_DATA_DIR"]
+    return str(SHARED_DATA_DIR) if _is_source_checkout() and SHARED_DATA_DIR.is_dir() else ""
 
 
 def _canonical(name: str) -> str:
@@ -173,8 +188,9 @@ def _download_root() -> Path:
     return root
 
 
-def _not_found_message(name: str, reason: str) -> str:
-    sub, files, urls = _DATASETS[name]
+def _not_found_message(name: str, reason: str, files=()) -> str:
+    sub, all_files, urls = _DATASETS[name]
+    files = files or all_files
     searched = "\n".join(f"  - {r / sub}" for r in data_root_candidates())
     return (
         f"{name} not found ({reason}). Looked for {', '.join(files)} in:\n{searched}\n"
@@ -183,15 +199,17 @@ def _not_found_message(name: str, reason: str) -> str:
     )
 
 
-def find_dataset(name: str, download: bool | None = None) -> Path:
-    """Return the folder holding all files of dataset ``name`` ('mnist', 'fashion_mnist', 'flowers').
+def find_dataset(name: str, *files: str, download: bool | None = None) -> Path:
+    """Return the folder of dataset ``name`` ('mnist', 'fashion_mnist', 'flowers') holding ``files``
+    (names inside that folder, e.g. ``"flowers5_32x32.npz"``; none given: all of the dataset's files).
 
-    Searches :func:`data_root_candidates` in order; if none has the files, downloads them
+    Searches :func:`data_root_candidates` in order; if none has the files, downloads the dataset
     (unless ``download=False`` or ``COURSE_OFFLINE`` is set) and returns the new folder.
     Raises :class:`DataNotFoundError` with the places searched, ``COURSE_DATA_DIR`` and the URL.
     """
     name = _canonical(name)
-    sub, files, _ = _DATASETS[name]
+    sub, all_files, _ = _DATASETS[name]
+    files = files or all_files
     for root in data_root_candidates():
         folder = root / sub
         if all((folder / f).is_file() for f in files):
@@ -199,17 +217,18 @@ def find_dataset(name: str, download: bool | None = None) -> Path:
     if download is None:
         download = not _env_flag("COURSE_OFFLINE")
     if not download:
-        raise DataNotFoundError(_not_found_message(name, "downloads disabled: COURSE_OFFLINE is set"))
+        raise DataNotFoundError(_not_found_message(name, "downloads disabled: COURSE_OFFLINE is set", files))
     folder = _download_root() / sub
     try:
         if name == "flowers":
-            _download_flowers(folder)
+            from .prepare_flowers import download_flowers  # builds the npz files from the photos
+            download_flowers(folder)
         else:
             _download_idx(name, folder)
     except (DataNotFoundError, CorruptDataError):
         raise
     except Exception as err:  # network errors of every kind
-        raise DataNotFoundError(_not_found_message(name, f"download failed: {err!r}")) from err
+        raise DataNotFoundError(_not_found_message(name, f"download failed: {err!r}", files)) from err
     return folder
 
 
@@ -262,7 +281,7 @@ def _check_flowers_sha256(path: Path) -> None:
         return
     sidecar = path.with_name(path.name + ".sha256")
     if sidecar.is_file() and sidecar.read_text().split()[:1] == [got]:
-        return  # a copy built locally from flower_photos.tgz by _download_flowers
+        return  # a copy built from flower_photos.tgz by helpers.prepare_flowers
     raise _corrupt(path, f"sha256 {got} matches neither the published copy nor a local {sidecar.name}")
 
 
@@ -298,12 +317,13 @@ def _parse_idx(path: Path, n_expected: int | None = None) -> np.ndarray:
 def _read_idx_split(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    folder = find_dataset(name)
     md5 = _MNIST_MD5 if name == "mnist" else _FASHION_MD5
     prefix, n = ("train", 60000) if split == "train" else ("t10k", 10000)
+    names = [f"{prefix}-{kind}-ubyte.gz" for kind in ("images-idx3", "labels-idx1")]
+    folder = find_dataset(name, *names)
     out = []
-    for kind in ("images-idx3", "labels-idx1"):
-        path = folder / f"{prefix}-{kind}-ubyte.gz"
+    for fname in names:
+        path = folder / fname
         key = _stat_key(path)
         if key not in _ARRAYS:
             _check_md5(path, md5[path.name])
@@ -342,7 +362,8 @@ def load_fashion_mnist(split: str = "train", limit: int | None = None, pad: int 
 def _read_flowers_npz(size: int) -> dict:
     if size not in _FLOWER_SIZES:
         raise ValueError(f"size must be one of {_FLOWER_SIZES}, got {size!r}")
-    path = find_dataset("flowers") / f"flowers5_{size}x{size}.npz"
+    fname = f"flowers5_{size}x{size}.npz"
+    path = find_dataset("flowers", fname) / fname
     key = _stat_key(path)
     if key in _ARRAYS:
         return _ARRAYS[key]
@@ -444,91 +465,6 @@ def _download_idx(name: str, folder: Path) -> None:
             raise DataNotFoundError(_not_found_message(name, "download failed: " + "; ".join(errors)))
 
 
-def _centre_crop_resize(data: bytes, sizes=_FLOWER_SIZES) -> list[np.ndarray]:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        im = im.convert("RGB")
-        w, h = im.size
-        s = min(w, h)
-        left, top = (w - s) // 2, (h - s) // 2
-        im = im.crop((left, top, left + s, top + s))
-        return [np.asarray(im.resize((k, k), Image.Resampling.LANCZOS), dtype=np.uint8) for k in sizes]
-
-
-def _build_flowers_from_tgz(tgz: Path, folder: Path) -> None:
-    """Turn TF's flower_photos.tgz into flowers5_{32,64}.npz + ATTRIBUTION.txt in ``folder``.
-
-    Same selection as the shared copy: photos credited in LICENSE.txt, minus file names that
-    occur in two classes and exact duplicates within a class; sorted by file name.
-    """
-    photos: dict[str, bytes] = {}
-    licence = ""
-    try:
-        with tarfile.open(tgz, "r:gz") as tar:
-            for m in tar:
-                if not m.isfile():
-                    continue
-                parts = m.name.split("/")
-                if parts[-1] == "LICENSE.txt":
-                    licence = tar.extractfile(m).read().decode("utf-8", "replace")
-                elif len(parts) >= 2 and parts[-2] in FLOWER_CLASSES and parts[-1].lower().endswith(".jpg"):
-                    photos[f"{parts[-2]}/{parts[-1]}"] = tar.extractfile(m).read()
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
-        raise _corrupt(tgz, f"tar: {err}") from err
-    if not photos:
-        raise _corrupt(tgz, "no flower photos inside")
-    credits = {}
-    header = []
-    for line in licence.splitlines():
-        key = line.split(" ", 1)[0]
-        if key.split("/")[0] in FLOWER_CLASSES and key in photos:
-            credits[key] = line
-        elif not credits:
-            header.append(line)
-    base_count: dict[str, int] = {}
-    for k in photos:
-        base_count[k.split("/")[1]] = base_count.get(k.split("/")[1], 0) + 1
-    keep, seen = [], set()
-    for k in sorted(photos):
-        if credits and k not in credits:
-            continue
-        if base_count[k.split("/")[1]] > 1:
-            continue
-        h = (k.split("/")[0], hashlib.sha256(photos[k]).hexdigest())
-        if h in seen:
-            continue
-        seen.add(h)
-        keep.append(k)
-    imgs = {s: [] for s in _FLOWER_SIZES}
-    for k in keep:
-        for s, arr in zip(_FLOWER_SIZES, _centre_crop_resize(photos[k])):
-            imgs[s].append(arr)
-    labels = np.array([FLOWER_CLASSES.index(k.split("/")[0]) for k in keep], dtype=np.int64)
-    folder.mkdir(parents=True, exist_ok=True)
-    for s in _FLOWER_SIZES:
-        final = folder / f"flowers5_{s}x{s}.npz"
-        tmp = folder / f".tmp_{final.name}"
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, images=np.stack(imgs[s]), labels=labels,
-                                class_names=np.array(FLOWER_CLASSES), filenames=np.array(keep))
-        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-        os.replace(tmp, final)
-        final.with_name(final.name + ".sha256").write_text(f"{digest}  {final.name}\n")
-    lines = header + [credits.get(k, f"{k} CC-BY (see {FLOWERS_URL})") for k in keep]
-    (folder / "ATTRIBUTION.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _download_flowers(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    _fetch(FLOWERS_URL, folder, "flower_photos.tgz")
-    tgz = folder / "flower_photos.tgz"
-    try:
-        _build_flowers_from_tgz(tgz, folder)
-    finally:
-        tgz.unlink(missing_ok=True)  # ~230 MB; the npz files are the cache
-
-
 # --------------------------------------------------------------------------- loaders and ranges
 
 def _first(batch):
@@ -569,8 +505,9 @@ def make_loader(images: torch.Tensor, labels: torch.Tensor | None = None, batch_
     The same ``seed`` gives the same batch order on every run: the same batches, in the same order,
     as ``DataLoader(ds, batch_size, shuffle, generator=torch.Generator().manual_seed(seed))``.
     Each batch is one gather (``images[indices]``) rather than ``batch_size`` single-image reads
-    stacked together: 2.8x less CPU time per batch of 64, 4.0x per batch of 512 (1.41 -> 0.35 ms;
-    ``python -m bench.loader``), time a GPU step would otherwise wait for.
+    stacked together: less CPU time per batch, which a GPU step would otherwise wait for
+    (``python -m bench.loader`` measures it). The loader's ``generator`` is the one it shuffles
+    with (:func:`helpers.train.train` saves and restores it to resume exactly).
     """
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
@@ -581,27 +518,6 @@ def make_loader(images: torch.Tensor, labels: torch.Tensor | None = None, batch_
     # the loader keeps the generator too, so it draws from it exactly as a batching DataLoader does
     return DataLoader(ds, sampler=BatchSampler(order, batch_size, drop_last), batch_size=None, generator=g,
                       num_workers=0, collate_fn=_first if labels is None else _as_list)
-
-
-def mnist_loader(split: str = "train", batch_size: int = 128, shuffle: bool | None = None, seed: int = 0,
-                 limit: int | None = None, pad: int = 0, drop_last: bool = False) -> DataLoader:
-    """``make_loader(*load_mnist(split, limit, pad), ...)``; shuffles the train split by default."""
-    x, y = load_mnist(split, limit=limit, pad=pad)
-    return make_loader(x, y, batch_size, split == "train" if shuffle is None else shuffle, seed, drop_last)
-
-
-def fashion_loader(split: str = "train", batch_size: int = 128, shuffle: bool | None = None, seed: int = 0,
-                   limit: int | None = None, pad: int = 0, drop_last: bool = False) -> DataLoader:
-    """``make_loader(*load_fashion_mnist(split, limit, pad), ...)``."""
-    x, y = load_fashion_mnist(split, limit=limit, pad=pad)
-    return make_loader(x, y, batch_size, split == "train" if shuffle is None else shuffle, seed, drop_last)
-
-
-def flowers_loader(size: int = 32, split: str = "train", batch_size: int = 64, shuffle: bool | None = None,
-                   seed: int = 0, limit: int | None = None, drop_last: bool = False) -> DataLoader:
-    """``make_loader(*load_flowers(size, split, limit=limit), ...)``."""
-    x, y = load_flowers(size, split, limit=limit)
-    return make_loader(x, y, batch_size, split == "train" if shuffle is None else shuffle, seed, drop_last)
 
 
 def to_unit(x, clamp: bool = True):

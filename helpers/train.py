@@ -11,16 +11,17 @@ References:
   averages are not dominated by the random initialisation.
 * Adam optimiser: Kingma & Ba 2015.
 
-The loop is deliberately plain (no AMP, no schedulers) so students can read all of it::
+The loop is plain (no AMP, no schedulers) so students can read all of it::
 
     history = train(model, loss_fn, loader, steps=2000, ema_decay=0.999, checkpoint="ckpt.pt")
     history.plot()
     with history.ema.average_parameters(model):   # sample with the averaged weights
         ...
 
-Resuming is exact: a run interrupted by ``max_seconds`` (or split over two calls with the
-same ``checkpoint``) continues with the same data order and random numbers, so 2 x 50 steps
-with a resume give the same weights as 100 steps straight.
+A second call with the same ``checkpoint`` continues where the first stopped (``max_seconds``,
+``on_step`` or a smaller ``steps``). With a loader that shuffles with its own generator
+(:func:`helpers.data.make_loader`) it continues exactly: 50 steps and a resume to 100 give the
+same weights as 100 steps straight.
 """
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ import contextlib
 import copy
 import math
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +39,6 @@ import torch
 from torch import nn
 
 __all__ = ["EMA", "History", "train", "move_to", "recalibrate_batchnorm"]
-
-CHECKPOINT_VERSION = 1
 
 
 # --------------------------------------------------------------------------- EMA
@@ -246,63 +244,9 @@ def move_to(batch: Any, device) -> Any:
     return batch
 
 
-def _loader_generators(loader) -> list[torch.Generator]:
-    """The distinct torch.Generators a DataLoader shuffles with (none: it uses the global RNG)."""
-    found: list[torch.Generator] = []
-    for obj in (loader, getattr(loader, "sampler", None),
-                getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
-        g = getattr(obj, "generator", None)
-        if isinstance(g, torch.Generator) and all(g is not h for h in found):
-            found.append(g)
-    return found
-
-
-def _rng_state(loader) -> dict:
-    """Every random-number state a training step can touch (weights_only-loadable)."""
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
-        "loader": [g.get_state() for g in _loader_generators(loader)],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict, loader) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    name, key, *rest = state["numpy"]
-    np.random.set_state((name, key.numpy().astype(np.uint32), *rest))
-    gens = _loader_generators(loader)
-    if len(gens) != len(state["loader"]):
-        raise RuntimeError("the loader's shuffling generators differ from the checkpoint's; "
-                           "resume with a loader built the same way, or pass resume=False")
-    for g, s in zip(gens, state["loader"]):
-        g.set_state(s)
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _len(loader) -> int | None:
-    try:
-        return len(loader)
-    except TypeError:
-        return None
-
-
-def _save(path: Path, state: dict) -> None:
-    """Write atomically: a crash while saving never leaves a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 # --------------------------------------------------------------------------- train
 
+@torch.enable_grad()
 def train(
     model: nn.Module,
     loss_fn: Callable[[nn.Module, Any], torch.Tensor],
@@ -340,15 +284,17 @@ def train(
         ema_decay: keep an :class:`EMA` of the weights with this decay (``history.ema``).
         ema_warmup: use the EMA warm-up rule (see :class:`EMA`).
         grad_clip: clip the global gradient norm to this value.
-        checkpoint: file to save model, optimiser, EMA, step, history and RNG states to, every
-            ``checkpoint_every`` steps (when given) and when training stops.
-        resume: when ``checkpoint`` exists, continue from it (otherwise start over). Resuming
-            also restores the global random states (torch, CUDA, NumPy, ``random``) and the
-            loader's shuffle to where the run stopped; a finished checkpoint returns at once.
+        checkpoint: file holding model, optimiser, EMA, history, torch's random state (CPU and
+            CUDA) and the place in the data; written when training stops and every
+            ``checkpoint_every`` steps (when given).
+        resume: when ``checkpoint`` exists, continue from it (otherwise start over). The pass
+            over the loader that was cut short is drawn again from its start, with the loader's
+            generator (``loader.generator``) set back to where it was, and the batches already
+            trained on are skipped; a finished checkpoint returns at once.
         log_every: steps between updates of the bar's running loss (also how often losses are
-            copied off the GPU).
+            copied off the GPU: each copy waits for the GPU to finish).
         progress: show the tqdm bar.
-        max_seconds: stop cleanly after this many seconds of this call (``stop_reason`` is
+        max_seconds: stop after this many seconds of this call (``stop_reason`` is
             "max_seconds"); the checkpoint is saved, so calling again continues.
         on_step: ``on_step(step, loss)`` after every step (step counts from 1); return True to stop.
 
@@ -359,6 +305,7 @@ def train(
 
     if epochs is None and steps is None:
         raise ValueError("give epochs= or steps= (how long to train)")
+    total = math.inf if steps is None else int(steps)
     if epochs is not None:
         try:
             n_batches = len(loader)
@@ -366,29 +313,21 @@ def train(
             raise ValueError("epochs= needs a loader with len(); pass steps= instead") from e
         if n_batches == 0:
             raise ValueError("the loader is empty")
+        total = min(total, int(epochs) * n_batches)
+    done_reason = "steps" if total == steps else "epochs"
     if device is not None:
         model.to(device)
     else:
         device = next(iter(model.parameters()), torch.empty(0)).device
-    device = torch.device(device)
-
-    total = math.inf
-    if steps is not None:
-        total = int(steps)
-    if epochs is not None:
-        total = min(total, int(epochs) * len(loader))
-    total = int(total)
-
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    ema = EMA(model, ema_decay, warmup=ema_warmup) if ema_decay is not None else None
-    history = History(ema=ema)
+    history = History()
+    shuffler = getattr(loader, "generator", None)  # the generator the loader shuffles with, if any
 
-    # position in the data: the epoch, how many batches of it are done, and the RNG states
-    # just before the epoch's iterator was created (to rebuild the same shuffle on resume)
-    step, epoch, batch_in_epoch = 0, 0, 0
-    epoch_rng = None
+    # where training stands: steps done, and the step and shuffler state at which this pass began
+    step, pass_start, pass_rng = 0, 0, None
     path = Path(checkpoint) if checkpoint is not None else None
+    ck = None
     if path is not None and resume and path.exists():
         try:
             ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -397,24 +336,24 @@ def train(
         except Exception as e:
             raise RuntimeError(f"could not resume from checkpoint {path}: {e}\n"
                                "Delete the file or pass resume=False to start over.") from e
-        if ema is not None:
-            if ck.get("ema") is not None:
-                ema.load_state_dict(ck["ema"])
-            else:
-                ema.model.load_state_dict(model.state_dict())
         history.load_state_dict(ck["history"])
-        step, epoch, batch_in_epoch = ck["step"], ck["epoch"], ck["batch_in_epoch"]
-        epoch_rng = ck["epoch_rng"]
-        resumed_rng = ck["rng"]
-        if step >= total:
-            history.stop_reason = "already done"
-            model.eval()
-            return history
-    else:
-        resumed_rng = None
+        step, pass_start, pass_rng = ck["step"], ck["pass_start"], ck["pass_rng"]
+        if shuffler is not None and pass_rng is not None:
+            shuffler.set_state(pass_rng)
+        torch.set_rng_state(ck["rng"])
+        if ck["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ck["cuda_rng"])
+    if ema_decay is not None:
+        history.ema = EMA(model, ema_decay, warmup=ema_warmup)
+        if ck is not None and ck["ema"] is not None:
+            history.ema.load_state_dict(ck["ema"])
+    if step >= total:
+        history.stop_reason = "already done"
+        model.eval()
+        return history
 
-    pending: list[torch.Tensor] = []  # detached losses not yet copied to the CPU
-    epoch_start_step = step - batch_in_epoch
+    pending: list[torch.Tensor] = []  # losses still on the device
+    start, wall_before = time.perf_counter(), history.wall_time
 
     def flush() -> None:
         if pending:
@@ -422,53 +361,36 @@ def train(
             pending.clear()
 
     def save() -> None:
+        """Bring ``history`` up to date and, with a ``checkpoint``, write it (atomically)."""
+        flush()
+        history.wall_time = wall_before + time.perf_counter() - start
         if path is None:
             return
-        flush()
-        _save(path, {
-            "version": CHECKPOINT_VERSION, "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None,
-            "history": history.state_dict(), "rng": _rng_state(loader), "epoch_rng": epoch_rng,
-        })
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({"step": step, "pass_start": pass_start, "pass_rng": pass_rng,
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "ema": history.ema.state_dict() if history.ema is not None else None,
+                    "history": history.state_dict(), "rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}, tmp)
+        os.replace(tmp, path)  # a crash while saving never leaves a half-written checkpoint
 
-    def new_epoch_iterator():
-        nonlocal epoch_rng
-        epoch_rng = _rng_state(loader)
-        return iter(loader)
-
-    if resumed_rng is not None and batch_in_epoch > 0:
-        # rebuild the interrupted epoch's iterator (same shuffle), skip the batches already done
-        _set_rng_state(epoch_rng, loader)
-        it = iter(loader)
-        for _ in range(batch_in_epoch):
-            next(it)
-        _set_rng_state(resumed_rng, loader)
-    else:
-        if resumed_rng is not None:
-            _set_rng_state(resumed_rng, loader)
-        it = new_epoch_iterator()
-
-    start = time.perf_counter()
-    wall_before = history.wall_time
-    stop_reason = "steps" if steps is not None and (epochs is None or total == steps) else "epochs"
+    skip = step - pass_start  # resuming: batches of this pass trained on before the stop
+    stop_reason = None
     bar = tqdm(total=total, initial=step, desc=desc, disable=not progress, dynamic_ncols=True)
     model.train()
     try:
-        with torch.set_grad_enabled(True):
-            while step < total:
-                try:
-                    batch = next(it)
-                except StopIteration:
-                    flush()
-                    if step > epoch_start_step:
-                        history.epoch_losses.append(float(np.mean(history.losses[epoch_start_step:step])))
-                    epoch, batch_in_epoch, epoch_start_step = epoch + 1, 0, step
-                    it = new_epoch_iterator()
-                    try:
-                        batch = next(it)
-                    except StopIteration:
-                        raise ValueError("the loader is empty") from None
+        while stop_reason is None:
+            if skip == 0:  # a new pass over the loader
+                pass_start, pass_rng = step, shuffler.get_state() if shuffler is not None else None
+            drawn = trained = 0
+            for batch in loader:
+                if stop_reason is not None:
+                    break
+                drawn += 1
+                if skip > 0:  # drawn again so that the data order continues, not trained on twice
+                    skip -= 1
+                    continue
 
                 batch = move_to(batch, device)
                 optimizer.zero_grad(set_to_none=True)
@@ -479,35 +401,31 @@ def train(
                 if grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 optimizer.step()
-                if ema is not None:
-                    ema.update(model)
+                if history.ema is not None:
+                    history.ema.update(model)
                 step += 1
-                batch_in_epoch += 1
+                trained += 1
                 pending.append(loss.detach())
                 bar.update(1)
 
-                if step % log_every == 0 or step == total:
+                if on_step is not None and on_step(step, loss.item()):
+                    stop_reason = "on_step"
+                elif step == total:
+                    stop_reason = done_reason
+                elif max_seconds is not None and time.perf_counter() - start >= max_seconds:
+                    stop_reason = "max_seconds"
+                if step % log_every == 0:
                     flush()
                     bar.set_postfix(loss=f"{np.mean(history.losses[-log_every:]):.4f}", refresh=False)
-                if on_step is not None and on_step(step, float(loss.detach())):
-                    stop_reason = "on_step"
-                    break
-                if checkpoint_every and step % checkpoint_every == 0 and step < total:
-                    history.wall_time = wall_before + time.perf_counter() - start
+                if checkpoint_every and step % checkpoint_every == 0 and stop_reason is None:
                     save()
-                if max_seconds is not None and time.perf_counter() - start >= max_seconds and step < total:
-                    stop_reason = "max_seconds"
-                    break
-
-        flush()
-        if batch_in_epoch == _len(loader) and step > epoch_start_step:
-            # the last step finished an epoch: record it now so epochs=N gives N epoch means;
-            # a resume starts the next epoch from the current random state, as a straight run would
-            history.epoch_losses.append(float(np.mean(history.losses[epoch_start_step:step])))
-            epoch, batch_in_epoch, epoch_start_step = epoch + 1, 0, step
-            epoch_rng = _rng_state(loader)
+            else:  # the pass is complete
+                if drawn == 0:
+                    raise ValueError("the loader is empty")
+                if trained > 0:  # (a pass that was only drawn again was recorded before the stop)
+                    flush()
+                    history.epoch_losses.append(float(np.mean(history.losses[pass_start:step])))
         history.stop_reason = stop_reason
-        history.wall_time = wall_before + time.perf_counter() - start
         save()
     finally:
         bar.close()
@@ -516,4 +434,3 @@ def train(
         print(f"Stopped after {max_seconds:g} s at step {step}/{total}"
               + (f"; run again to continue from {path}" if path is not None else ""))
     return history
-

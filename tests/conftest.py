@@ -1,4 +1,4 @@
-"""Shared pytest set-up: real data beside the repo, headless matplotlib, the smoke profile."""
+"""Shared pytest set-up: headless matplotlib, the smoke profile, no downloads, COURSE_DATA_DIR for kernels."""
 from __future__ import annotations
 
 import os
@@ -6,15 +6,18 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
 
-# Real MNIST / Fashion-MNIST / flowers live in ../shared/data on CI and dev machines.
-if "COURSE_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
-    os.environ["COURSE_DATA_DIR"] = str(SHARED_DATA)
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("COURSE_PROFILE", "smoke")
 os.environ.setdefault("COURSE_OFFLINE", "1")  # tests never download
 sys.path.insert(0, str(REPO / "tests"))
+
+from helpers.data import default_data_dir  # noqa: E402
+
+# helpers.data finds the real datasets (../shared/data beside a checkout) by itself; sandboxed
+# kernels reach only the folders they are handed, which tests take from COURSE_DATA_DIR
+if default_data_dir():
+    os.environ.setdefault("COURSE_DATA_DIR", default_data_dir())
 
 
 import pytest  # noqa: E402

@@ -14,7 +14,7 @@ import torch
 from helpers import data
 from helpers.data import (FASHION_CLASSES, FLOWER_CLASSES, MNIST_CLASSES, CorruptDataError,
                           DataNotFoundError, find_dataset, load_fashion_mnist, load_flowers,
-                          load_mnist, make_loader, mnist_loader, stratified_split, to_signed, to_unit)
+                          load_mnist, make_loader, stratified_split, to_signed, to_unit)
 
 
 def _real_root() -> Path:
@@ -47,6 +47,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     monkeypatch.setattr(data, "REPO_DATA_DIR", tmp_path / "repo_data")
+    monkeypatch.setattr(data, "SHARED_DATA_DIR", tmp_path / "shared_data")
     return tmp_path
 
 
@@ -126,6 +127,43 @@ def test_stratified_split_ignores_order():
     perm = np.random.default_rng(0).permutation(300)
     tr2, te2 = stratified_split([names[i] for i in perm], labels[perm], 0.25, seed=7)
     assert {names[i] for i in te} == {names[perm[i]] for i in te2}
+
+
+def test_shared_copy_is_found_with_nothing_set(monkeypatch):
+    """In a source checkout the shared copy beside the repository is searched right after
+    COURSE_DATA_DIR: nothing needs to be set for a checkout next to ../shared/data."""
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    assert data.data_root_candidates()[:2] == [data.SHARED_DATA_DIR, data.REPO_DATA_DIR]
+    assert data.SHARED_DATA_DIR == data.REPO_DIR.parent / "shared" / "data"
+    if not (data.SHARED_DATA_DIR / "MNIST" / "raw").is_dir():
+        pytest.skip(f"no shared copy at {data.SHARED_DATA_DIR}")
+    assert find_dataset("mnist", download=False) == data.SHARED_DATA_DIR / "MNIST" / "raw"
+    assert data.default_data_dir() == str(data.SHARED_DATA_DIR)
+    monkeypatch.setenv("COURSE_DATA_DIR", "/somewhere/else")
+    assert data.default_data_dir() == "/somewhere/else"
+    assert data.data_root_candidates()[:2] == [Path("/somewhere/else"), data.SHARED_DATA_DIR]
+
+
+def test_a_root_needs_only_the_file_asked_for(isolated):
+    """A root holding only the 32x32 flowers (or only MNIST's test split) serves them."""
+    src = isolated / "real_root" / "flowers"
+    if not (src / "flowers5_32x32.npz").is_file():
+        pytest.skip("no real flowers copy beside the real MNIST (set COURSE_DATA_DIR)")
+    only32 = isolated / "course_data" / "flowers"
+    only32.mkdir()
+    os.symlink(src / "flowers5_32x32.npz", only32 / "flowers5_32x32.npz")
+    assert find_dataset("flowers", "flowers5_32x32.npz") == only32
+    assert load_flowers(32, "test", limit=2)[0].shape == (2, 3, 32, 32)
+    with pytest.raises(DataNotFoundError, match="flowers5_64x64.npz"):
+        load_flowers(64)
+    if (isolated / "real_root").exists():
+        raw = isolated / "course_data" / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for f in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+            os.symlink(isolated / "real_root" / "MNIST" / "raw" / f, raw / f)
+        assert load_mnist("test", limit=3)[1].tolist() == [7, 2, 1]
+        with pytest.raises(DataNotFoundError, match="train-images-idx3-ubyte.gz"):
+            load_mnist("train")
 
 
 def test_resolution_uses_course_data_dir(tmp_path, monkeypatch):
@@ -246,7 +284,7 @@ def test_flowers_built_from_tgz(isolated, monkeypatch):
 
     monkeypatch.delenv("COURSE_OFFLINE")
     monkeypatch.setattr(data, "_fetch", lambda url, folder, filename, md5=None: shutil.copy(tgz, folder / filename))
-    folder = find_dataset("flowers")
+    folder = find_dataset("flowers")  # downloads with helpers.prepare_flowers
     assert folder == isolated / "repo_data" / "flowers" and not (folder / "flower_photos.tgz").exists()
     x, y, names = load_flowers(32, "all", return_filenames=True)
     assert x.shape == (18, 3, 32, 32) and names == sorted(names)
@@ -255,6 +293,15 @@ def test_flowers_built_from_tgz(isolated, monkeypatch):
     attribution = (folder / "ATTRIBUTION.txt").read_text().splitlines()
     assert attribution[0].startswith("All images") and len([a for a in attribution if "CC-BY" in a]) == 18
     assert not any((isolated / "course_data").iterdir())
+
+    # by hand, from a local archive: the same files
+    from helpers import prepare_flowers
+    out = isolated / "by_hand"
+    assert prepare_flowers.main(["--tgz", str(tgz), "--out", str(out)]) == 0
+    assert sorted(f.name for f in out.iterdir()) == sorted(f.name for f in folder.iterdir())
+    for size in (32, 64):
+        with np.load(out / f"flowers5_{size}x{size}.npz") as a, np.load(folder / f"flowers5_{size}x{size}.npz") as b:
+            assert all(np.array_equal(a[k], b[k]) for k in ("images", "labels", "class_names", "filenames"))
 
 
 def test_make_loader_seeded():
@@ -296,11 +343,11 @@ def test_make_loader_gives_torchs_batches(shuffle, drop_last, labelled):
                 assert isinstance(a, torch.Tensor) and torch.equal(a, b[0])
 
 
-def test_mnist_loader():
+def test_loader_over_mnist():
     _real_root()
-    xb, yb = next(iter(mnist_loader("test", batch_size=16, limit=64, pad=2)))
+    xb, yb = next(iter(make_loader(*load_mnist("test", limit=64, pad=2), batch_size=16, shuffle=False)))
     assert xb.shape == (16, 1, 32, 32) and yb.shape == (16,)
-    assert yb.tolist()[:3] == [7, 2, 1]  # the test split is not shuffled by default
+    assert yb.tolist()[:3] == [7, 2, 1]  # unshuffled: the test split's first digits
 
 
 def test_to_unit_and_to_signed():

@@ -174,7 +174,8 @@ def _fresh(seed):
 
 
 @pytest.mark.parametrize("split", [30, 35])  # mid-epoch, and exactly at an epoch boundary (5 x 7)
-def test_resume_equals_straight_run(tmp_path, split):
+@pytest.mark.parametrize("same_loader", [False, True])  # a loader built again, or the one already used
+def test_resume_equals_straight_run(tmp_path, split, same_loader):
     kw = dict(lr=1e-2, ema_decay=0.9, grad_clip=1.0, progress=False)
     model_a, loader_a = _fresh(0)
     hist_a = train(model_a, noisy_loss, loader_a, steps=70, **kw)
@@ -184,6 +185,8 @@ def test_resume_equals_straight_run(tmp_path, split):
     first = train(model_b, noisy_loss, loader_b, steps=split, checkpoint=ckpt, **kw)
     assert ckpt.exists() and first.steps == split
     model_c, loader_c = _fresh(123)  # another init and global RNG: all must come from the file
+    if same_loader:
+        loader_c = loader_b  # its generator has moved on: the checkpoint sets it back
     torch.rand(17)
     hist_c = train(model_c, noisy_loss, loader_c, steps=70, checkpoint=ckpt, **kw)
 
