@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 
 import pytest
 
-from autograder import EXAMPLES_DIR, REPO_ROOT, SOURCE_DIR
+from autograder import EXAMPLES_DIR, SOURCE_DIR
 from autograder.examples import make_demo
 
 pytestmark = pytest.mark.slow
@@ -20,13 +18,8 @@ EXPECTED = EXAMPLES_DIR / "expected.json"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    if not EXPECTED.exists():
-        pytest.skip("no demo class yet (python -m autograder.examples.make_demo)")
-    out = tmp_path_factory.mktemp("demo")
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--demo", "--workers", "2", "--quiet",
-                           "--out", str(out)], cwd=REPO_ROOT, capture_output=True, text=True)
-    return out, proc
+def demo(graded_demo):
+    return graded_demo   # tests/conftest.py: graded once per session, shared with test_assignments.py
 
 
 def test_demo_grades_every_student_as_expected(demo):

@@ -1,21 +1,22 @@
-"""Notebook 01 (U-Nets): structure, solution = helpers twin, checks accept the reference and reject
-the common mistakes of the walkthrough, stubbed/one-wrong-TODO grading emulated in-process, and a
-smoke-profile execution of the instructor notebook."""
+"""Notebook 01 (U-Nets), what is specific to it: points, questions, solution = helpers twin, checks
+accept the reference and reject the common mistakes of the walkthrough, and what its graded
+solution run printed. The contract every notebook meets (structure, grading of the solution, the
+untouched copy and the manifest's mistakes) is tests/test_assignments.py."""
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
+import nbformat
 import torch
-import torch.nn as nn
 
 from helpers.blocks import BasicDownBlock, BasicUpBlock, conv_out_size, conv_transpose_out_size
-from helpers.bootstrap import BOOTSTRAP_CELL
 from helpers.checks import nb01
 from helpers.unet import UNet as RefUNet
-from nbtools import REPO, cells_by_grade_id, execute, output_text, solution_namespace, source_notebook
+
+import contract
+from nbtools import REPO, cells_by_grade_id, solution_namespace, source_notebook
 
 NB = source_notebook("01_unets")
 ANSWERS = REPO / "answers" / "01_UNets_Answers.md"
@@ -24,10 +25,6 @@ SOLUTIONS = ["todo1_conv_sizes", "todo2_down_block", "todo3_up_block", "todo4_un
 PREAMBLE = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 POINTS = {"test_todo1_conv_sizes": 2, "test_todo2_down_block": 2, "test_todo3_up_block": 2,
           "test_todo4_unet": 3, "test_todo4_unet_training": 2}
-# which TODO each graded cell belongs to
-OWNER = {"test_todo1_conv_sizes": "todo1_conv_sizes", "test_todo2_down_block": "todo2_down_block",
-         "test_todo3_up_block": "todo3_up_block", "test_todo4_unet": "todo4_unet",
-         "test_todo4_unet_training": "todo4_unet"}
 
 
 def ok(results) -> bool:
@@ -82,43 +79,12 @@ MISTAKES = {
 
 # --------------------------------------------------------------------------- structure
 
-def test_structure():
+def test_points():
     nb = json.loads(NB.read_text())
-    cells = nb["cells"]
-    assert nb["metadata"]["kernelspec"]["name"] == "python3"
-    assert nb["metadata"]["kernelspec"]["language"] == "python"
-    code = [c for c in cells if c["cell_type"] == "code"]
-    assert "".join(code[0]["source"]) == BOOTSTRAP_CELL
-    for c in code:
-        assert c.get("outputs") == [] and c.get("execution_count") is None, "commit without outputs"
-    assert "widgets" not in nb["metadata"]
-    ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells if "nbgrader" in c["metadata"]]
-    assert len(ids) == len(set(ids)), "grade_ids must be unique"
-    solutions = []
-    for i, c in enumerate(cells):
-        meta = c["metadata"].get("nbgrader", {})
-        src = "".join(c["source"])
-        if meta.get("solution"):
-            solutions.append(meta["grade_id"])
-            assert not meta["grade"] and not meta["locked"]
-            assert src.count("### BEGIN SOLUTION") == src.count("### END SOLUTION") >= 1
-            nxt, graded = cells[i + 1], cells[i + 2]
-            assert "self_check(" in "".join(nxt["source"]) and "nbgrader" not in nxt["metadata"]
-            assert "".join(nxt["source"]).rstrip().endswith(";"), "self-check cells display no value"
-            gm = graded["metadata"]["nbgrader"]
-            assert gm["grade"] and gm["locked"] and gm["points"] > 0
-            assert gm["grade_id"] == "test_" + meta["grade_id"]
-            assert cells[i - 1]["cell_type"] == "markdown" and "## TODO" in "".join(cells[i - 1]["source"])
-        if meta.get("grade"):
-            assert meta["points"] > 0 and meta["locked"] and not meta["solution"]
-            assert "### BEGIN HIDDEN TESTS" in src and "### END HIDDEN TESTS" in src
-            assert "print(" not in src
-            last = src.rstrip().splitlines()[-1]
-            assert last.startswith(("require(", "###", "assert")), "a test cell ends in an assert or a call"
-    assert solutions == SOLUTIONS
     graded = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]["points"]
-              for c in cells if c["metadata"].get("nbgrader", {}).get("grade")}
+              for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")}
     assert graded == POINTS
+    assert [g for _, g in contract.todos(nbformat.read(NB, as_version=4))] == SOLUTIONS
 
 
 def questions_in_notebook() -> list[str]:
@@ -264,68 +230,12 @@ def test_self_check_reports_stub(capsys):
     assert "not done yet" in capsys.readouterr().out
 
 
-# --------------------------------------------------------------------------- grading, emulated in-process
-
-STUB = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
-
-
-def stubbed(src: str) -> str:
-    """What nbgrader's ClearSolutions leaves in the student copy."""
-    return STUB.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()", src)
-
-
-def grade(solution_sources: dict) -> dict:
-    """Run the imports cell, the given solution cells and every graded cell (hidden tests included)
-    in one namespace, as the autograder would; return grade_id -> points earned."""
-    nb = json.loads(NB.read_text())
-    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    env: dict = {"__name__": "__main__"}
-    exec(compile("".join(code[1]["source"]), "<imports>", "exec"), env)  # the cell after the bootstrap
-    earned = {}
-    for c in nb["cells"]:
-        meta = c["metadata"].get("nbgrader", {})
-        if meta.get("solution"):
-            try:
-                exec(compile(solution_sources[meta["grade_id"]], meta["grade_id"], "exec"), env)
-            except Exception:
-                pass
-        elif meta.get("grade"):
-            try:
-                exec(compile("".join(c["source"]), meta["grade_id"], "exec"), env)
-                earned[meta["grade_id"]] = meta["points"]
-            except Exception:
-                earned[meta["grade_id"]] = 0
-    return earned
-
-
-def test_grading_full_marks_zero_for_stub_and_one_wrong_todo():
-    assert grade(CELLS) == POINTS
-    assert grade({g: stubbed(s) for g, s in CELLS.items()}) == {k: 0 for k in POINTS}
-    for name in ("conv: forgot the +1", "down: padding 0", "up: skip first", "unet: skip order swapped"):
-        gid, old, new, _ = MISTAKES[name]
-        earned = grade({**CELLS, gid: CELLS[gid].replace(old, new)})
-        lost = {k for k in POINTS if earned[k] < POINTS[k]}
-        assert lost and all(OWNER[k] == gid for k in lost), (name, earned)
-        assert "test_todo4_unet" not in lost or gid == "todo4_unet"
-
-
-# --------------------------------------------------------------------------- execution
-
-@pytest.fixture(scope="module")
-def executed():
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    return execute(NB, profile="smoke")
-
+# --------------------------------------------------------------------------- the graded solution run
 
 @pytest.mark.slow
-def test_smoke_execution(executed):
-    text = output_text(executed)
-    assert "\u2717" not in text, "a self-check failed on the instructor solution"
+def test_solution_run_prints_its_demonstrations(graded_demo):
+    """The demo class's complete student, as the grader ran it (tests/test_assignments.py checks
+    self-checks, errors and stderr of every notebook): 01's own demonstrations printed."""
+    text = contract.output_text(contract.solution_notebook(graded_demo, "01_unets"))
     assert text.count("checks passed \U0001F389") == 5
     assert "exact E[x0 | y]" in text and "between the 8 guesses from pure noise" in text
-    for c in executed.cells:
-        for o in c.get("outputs", []):
-            assert o.get("output_type") != "error", "".join(c["source"])[:200]
-            if c["metadata"].get("nbgrader", {}).get("grade"):
-                assert o.get("name") != "stderr", "graded cells must not write to stderr"
-                assert o.get("output_type") != "execute_result", "graded cells must not display a value"

@@ -28,3 +28,20 @@ def test_precision_rule():
     assert quotes._agrees("85", 85.3448) and quotes._agrees("85.3", 85.3448) and quotes._agrees("85.34", 85.3448)
     assert not quotes._agrees("85.4", 85.3448) and not quotes._agrees("86", 85.3448)
     assert quotes._agrees("2,021", 2020.7) and not quotes._agrees("2,020", 2020.7)
+
+
+def test_readme_tables_are_generated_from_the_folders_and_the_times_file():
+    """The notebook and time tables of README.md are what bench.tables makes of the manifests and
+    bench/reference/notebooks.json; an edited row is caught."""
+    from autograder import assignments
+    from bench import tables
+    readme = (quotes.REPO / "README.md").read_text()
+    generated = tables.tables()
+    assert tables.render(readme, generated) == readme, "README tables are stale: python -m bench.tables --write"
+    for a in assignments.discover():
+        assert f"| `{a.id}` | {a.teaches} |" in generated["notebooks"]
+        target = a.time_targets_s["full_cpu"]
+        assert any(row.startswith(f"| {a.id} |") and row.endswith(f"| {target / 60:g} min |")
+                   for row in generated["times-cpu"].splitlines()), a.id
+    edited = readme.replace("| 01_unets | **76 s** |", "| 01_unets | **70 s** |")
+    assert edited != readme and tables.render(edited, generated) == readme

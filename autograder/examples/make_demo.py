@@ -403,8 +403,9 @@ def _students(aid: str, names, mistakes, main: bool) -> list[tuple[str, str, obj
     manifest mistake, `one_wrong` is the first of them."""
     out = []
     for v in names:
-        if v == "mistakes":
-            out += [(f"mistake{k}_{aid[:2]}", "mistake", m) for k, m in enumerate(mistakes, 1)]
+        if v in ("mistakes", "other_mistakes"):   # other_mistakes: all but the first (one_wrong's)
+            first = 1 if v == "mistakes" else 2
+            out += [(f"mistake{k}_{aid[:2]}", "mistake", m) for k, m in enumerate(mistakes[first - 1:], first)]
         elif v == "one_wrong":
             if mistakes:
                 out.append((v if main else f"{v}_{aid[:2]}", v, mistakes[0]))
@@ -419,7 +420,7 @@ def make_class(out: Path, source_dir: Path, aids: list[str], main: str | None = 
 
     `main` gets `variants` (default: the assignment whose manifest says demo_main, else the first;
     "" for none), every other assignment `others`; a variant `mistakes` means one student per
-    manifest mistake."""
+    manifest mistake (`other_mistakes`: all but the first)."""
     out = Path(out)
     found = {a.id: a for a in assignments.discover(source_dir)}
     if main is None:

@@ -128,7 +128,11 @@ def _run(check_fn: Callable[..., list[Result]], *args, **kwargs) -> list[Result]
 
 def self_check(check_fn: Callable[..., list[Result]], *args, **kwargs) -> bool:
     """Run a check function and print one line per check for the student. Returns True when all
-    pass. A stub that still raises NotImplementedError (or any error) is reported, not raised."""
+    pass. A stub that still raises NotImplementedError (or any error) is reported, not raised, and so
+    is an answer still at its placeholder ``...`` (``BLOCKS = ...`` above a TODO's solution)."""
+    if any(a is Ellipsis for a in args):
+        print(f"{FAIL} not done yet: the TODO above still leaves a value at ... (fill it in and run its cell)")
+        return False
     try:
         results = _run(check_fn, *args, **kwargs)
     except NotImplementedError as exc:
