@@ -86,43 +86,8 @@ def cmd_release(a) -> int:
     return 0
 
 
-def _demo_expected() -> dict:
-    p = EXAMPLES_DIR / "expected.json"
-    return json.loads(p.read_text()) if p.exists() else {"students": []}
-
-
-def _demo_exclude(level: str) -> set[str]:
-    """Attacking demo students run only where the strict sandbox contains them."""
-    skip = {e["student"] for e in _demo_expected()["students"] if e.get("needs") == "strict" and level != "strict"}
-    if skip:
-        print(f"sandbox {level}: not running the attacking demo student(s) {', '.join(sorted(skip))} "
-              "(they need the strict sandbox: Linux, as root)")
-    return skip
-
-
-def _demo_check(results: list[dict]) -> tuple[list[str], bool]:
-    expected = _demo_expected()
-    if not expected["students"]:
-        return [], True
-    got = {(r["student"], r["assignment"]): r for r in results}
-    lines, ok = ["", "demo check (autograder/examples/expected.json):"], True
-    for e in expected["students"]:
-        r = got.get((e["student"], e["assignment"]))
-        if r is None and e.get("needs"):
-            lines.append(f"  - {e['student']:<22} {e['assignment']:<28} skipped (needs the {e['needs']} sandbox)")
-            continue
-        good = r is not None and r["status"] == e["status"] and abs(r["score"] - e["score"]) < 1e-6
-        if r is not None and "reference_calls" in e:   # the flag an instructor sees for this student
-            good &= sorted((r.get("notes") or {}).get("reference_calls", {})) == sorted(e["reference_calls"])
-        ok &= good
-        seen = f"{r['status']} {r['score']:g}" if r else "no result"
-        lines.append(f"  {'✓' if good else '✗'} {e['student']:<22} {e['assignment']:<28} expected {e['status']} "
-                     f"{e['score']:g}, got {seen}  ({e['why']})")
-    lines.append("demo: every student graded as expected" if ok else "demo: MISMATCH (see ✗ above)")
-    return lines, ok
-
-
 def cmd_grade(a) -> int:
+    from .examples import check as demo
     from .grade import grade_class
     from .settings import Settings
     profile = a.profile or ("smoke" if a.demo else "full")
@@ -147,7 +112,7 @@ def cmd_grade(a) -> int:
         return 2
     results, info = grade_class(inputs, out, assignment=a.assignment, workers=a.workers, settings=settings,
                                 source_dir=a.source, roster=roster, resume=not a.no_resume, device=a.device,
-                                progress=not a.quiet, header=header, exclude=_demo_exclude if a.demo else None)
+                                progress=not a.quiet, header=header, exclude=demo.exclude if a.demo else None)
     if info.get("interrupted"):
         print(f"\ninterrupted: {info.get('remaining', '?')} submission(s) left; run the same command again "
               f"to resume (finished results are kept in {out}/results/)", file=sys.stderr)
@@ -157,7 +122,7 @@ def cmd_grade(a) -> int:
           f"({info['seconds']:.0f} s)")
     rc = 0
     if a.demo:
-        lines, ok = _demo_check(results)
+        lines, ok = demo.check(results)
         print("\n".join(lines))
         rc = 0 if ok else 1
     errors = [r for r in results if r["status"] == "error"]

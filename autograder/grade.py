@@ -100,7 +100,6 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
         col.roster = [(st, a) for st, a in col.roster if st not in excluded]
     miss = missing(subs, col.students, assignment, col.roster)
 
-    fp = settings.fingerprint()
     bundles = {}
     for aid in sorted({s.assignment for s in subs if s.assignment in cands} | {a for _, a in miss if a in cands}):
         bundles[aid] = build_bundle(aid, out / ".bundles", source_dir)
@@ -114,7 +113,34 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
     hide = _hide_list([out, col.root, Path(inputs).resolve().parent if Path(inputs).is_file() else Path(inputs),
                        SOURCE_DIR, EXAMPLES_DIR, source_dir, REPO_ROOT / "tests", REPO_ROOT / "answers",
                        REPO_ROOT / "walkthroughs", REPO_ROOT / "grading", REPO_ROOT / ".git"], needed)
+    jobs, results, originals = _plan(subs, miss, bundles, settings, level=level, out=out, inbox=inbox, hide=hide,
+                                     cands=cands, resume=resume, source_dir=source_dir)
+    info = {"sandbox": level, "sandbox_notes": level_notes, "slots": slots, "gpus": gpus,
+            "profile": settings.profile, "to_grade": len(jobs), "cached": len(results), "skipped": col.skipped}
+    log(f"grading {len(jobs)} submission(s) ({len(subs) - len(jobs)} already graded, {len(miss)} missing) "
+        f"with {len(slots)} worker(s) on {'GPU' if gpus and slots[0]['gpu'] is not None else 'CPU'}, "
+        f"COURSE_PROFILE={settings.profile}, sandbox={level}")
+    ran, interrupted = _run(jobs, slots, out, progress)
+    results.extend(ran)
+    for r in results:   # carry the collection notes into the results
+        for j in jobs:
+            if j["key"] == r.get("key") and j["collect_notes"]:
+                r.setdefault("notes", {})["collect"] = j["collect_notes"]
+    extra = _warnings(results, originals, inbox, subs, protected, col.skipped, level, level_notes)
+    info["seconds"] = round(time.monotonic() - t0, 1)
+    info["interrupted"] = interrupted
+    if interrupted:
+        info["remaining"] = len(jobs) - sum(1 for r in results if r.get("key") in {j["key"] for j in jobs})
+        return results, info
+    info["summary"] = write_all(results, out, extra=extra, header=header)
+    return results, info
+
+
+def _plan(subs, miss, bundles, settings, *, level, out, inbox, hide, cands, resume, source_dir):
+    """One job per submission to grade; results for those decided without grading (unknown
+    assignment, oversized file, an earlier result with the same key) and for missing students."""
     jobs, results, originals = [], [], {}
+    fp = settings.fingerprint()
     for s in subs:
         sha = _file_sha(s.path)
         originals[str(s.path)] = sha
@@ -165,11 +191,11 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
     for st, aid in miss:
         results.append(missing_result(st, aid, bundles[aid].info["max_score"] if aid in bundles else 0.0))
 
-    info = {"sandbox": level, "sandbox_notes": level_notes, "slots": slots, "gpus": gpus,
-            "profile": settings.profile, "to_grade": len(jobs), "cached": len(results), "skipped": col.skipped}
-    log(f"grading {len(jobs)} submission(s) ({len(subs) - len(jobs)} already graded, {len(miss)} missing) "
-        f"with {len(slots)} worker(s) on {'GPU' if gpus and slots[0]['gpu'] is not None else 'CPU'}, "
-        f"COURSE_PROFILE={settings.profile}, sandbox={level}")
+    return jobs, results, originals
+
+
+def _run(jobs: list[dict], slots, out: Path, progress: bool) -> tuple[list[dict], bool]:
+    """The jobs through the worker pool, with a progress bar; (results, interrupted)."""
     (out / ".jobs").mkdir(exist_ok=True)
     bar = None
     if progress and jobs:
@@ -182,22 +208,20 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
             bar.update(1)
 
     pool = Pool(slots, out / ".jobs", on_done=done, log_dir=out / "logs")
-    interrupted = False
     try:
-        results.extend(pool.run(jobs))
+        return pool.run(jobs), False
     except KeyboardInterrupt:
-        interrupted = True
+        return [], True
     finally:
         if bar:
             bar.close()
 
-    for r in results:   # carry the collection notes into the results
-        for j in jobs:
-            if j["key"] == r.get("key") and j["collect_notes"]:
-                r.setdefault("notes", {})["collect"] = j["collect_notes"]
+
+def _warnings(results, originals, inbox, subs, protected, skipped, level, level_notes) -> list[str]:
+    """What the summary must tell the instructor besides the grades."""
     extra = _verify_originals(originals, inbox, subs) + _verify_snapshot(protected)
-    if col.skipped:
-        extra.append(f"\nnot graded (name has no '<student>__' prefix): {', '.join(col.skipped)}")
+    if skipped:
+        extra.append(f"\nnot graded (name has no '<student>__' prefix): {', '.join(skipped)}")
     if level_notes and level != "strict":
         extra.append(f"\nsandbox: {level} (stronger levels unavailable: {'; '.join(level_notes)})")
     dup = {}
@@ -208,13 +232,7 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
     for (aid, _), who in sorted(dup.items()):
         if len(who) > 1:
             extra.append(f"\nidentical submissions for {aid}: {', '.join(sorted(who))}")
-    info["seconds"] = round(time.monotonic() - t0, 1)
-    info["interrupted"] = interrupted
-    if interrupted:
-        info["remaining"] = len(jobs) - sum(1 for r in results if r.get("key") in {j["key"] for j in jobs})
-        return results, info
-    info["summary"] = write_all(results, out, extra=extra, header=header)
-    return results, info
+    return extra
 
 
 def _snapshot(roots, limit=256 * 2**20) -> dict[str, str]:

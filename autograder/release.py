@@ -37,18 +37,11 @@ DEFAULT_CACHE = REPO_ROOT / "grading" / ".bundles"   # keyed by content hash; `m
 NOT_SOURCE = ("*.pt2", "*.gate.json", "*.pt", "*.ckpt", "__pycache__", ".*")
 
 
-def grader_only(folder: Path) -> set[str]:
-    """Files of a source folder that are for the grader, never copied next to a student's notebook:
-    the manifest, post_grade.json and the local modules its checks name (06's gate_check.py)."""
-    folder = Path(folder)
-    names = {"manifest.json", "post_grade.json", f"{folder.name}.ipynb"}
-    post = folder / "post_grade.json"
-    for check in (json.loads(post.read_text()).get("checks", []) if post.is_file() else []):
-        for key in ("untrusted", "trusted", "callable"):
-            module = str(check.get(key, "")).split(":", 1)[0]
-            if module and "." not in module:
-                names.add(f"{module}.py")
-    return names
+def grader_only(aid: str) -> set[str]:
+    """Files of a source folder that are the grader's alone, never copied next to a student's
+    notebook: the instructor notebook, the manifest and post_grade.json. (Modules beside them are
+    copied: a notebook may import them, as the harness's fixture imports its gate module.)"""
+    return {f"{aid}.ipynb", "manifest.json", "post_grade.json"}
 
 
 def is_output(name: str) -> bool:

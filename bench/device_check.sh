@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Full-profile notebook times on a lent GPU machine (the workplace's `device` tool), offline.
+# Full-profile notebook times on an offline GPU machine.
 #
 #   bash bench/device_check.sh BUDGET_SECONDS [ID ...]      (default: every assignment, in course order)
 #
@@ -12,7 +12,7 @@
 # Notebooks run one at a time (`python -m bench.notebooks --profile full`) in the order given,
 # most needed first; a notebook is not started when too little of the budget is left. After each
 # one the figures (bench/results/notebooks_full_cuda.json) and the executed copy are put in $OUT,
-# so a lease that ends early still returns what was measured.
+# so a run cut short still returns what was measured.
 set -u
 BUDGET=${1:-480}
 shift || true
@@ -29,10 +29,6 @@ if [ -d "$WHEELS" ]; then
   export PYTHONPATH=/tmp/site:$PWD
 else
   export PYTHONPATH=$PWD
-fi
-# helpers.data finds the flower folder only with both sizes present; the notebooks read 32x32
-if [ -d .devdata/flowers ] && [ ! -e .devdata/flowers/flowers5_64x64.npz ]; then
-  : > .devdata/flowers/flowers5_64x64.npz
 fi
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${COURSE_DATA_DIR:-$(cd .. && pwd)/shared/data}
 PY=${PY:-python3}
-# Versions that ran on the lent H200 (Python 3.12, torch 2.11) in November 2026.
+# Versions that ran on the H200 (Python 3.12, torch 2.11) in November 2026.
 PKGS="nbclient==0.11.0 nbformat==5.11.1 jupyter_client==8.10.0 jupyter_core==5.9.1 ipykernel==7.4.0
 ipython==9.18.1 traitlets==5.16.1 pyzmq==27.3.0 tornado==6.6.1 comm==0.2.3 matplotlib-inline==0.2.2
 parso==0.8.7 prompt_toolkit==3.0.53 pexpect==4.9.0 ptyprocess==0.7.0 decorator stack-data==0.6.3
@@ -35,4 +35,4 @@ du -sh .whl .devdata
 bytes() { awk '{s += $1} END {print s + 0}'; }
 carried=$(find .whl .devdata -type f -printf '%s\n' | bytes)
 tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 stat -c %s 2>/dev/null | bytes)
-echo "a device call carries about $(( (carried + tree) / 1048576 )) MiB (working tree $((tree / 1048576)) MiB + these) of its 64 MiB"
+echo "a run on the GPU machine carries about $(( (carried + tree) / 1048576 )) MiB (working tree $((tree / 1048576)) MiB + these) of its 64 MiB"

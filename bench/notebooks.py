@@ -16,7 +16,7 @@ idle machine::
 
 On a GPU the figures go to ``bench/results/notebooks_<profile>_cuda.json`` (and the executed
 copies to ``notebooks/<profile>_cuda/``), next to the CPU ones, never over them.
-``bench/device_check.sh`` is the script a lent GPU machine runs (offline, within its lease).
+``bench/device_check.sh`` is the script an offline GPU machine runs (within a time budget).
 
 Timings on a shared machine are upper bounds: the load average before and after each run is
 recorded next to it so a noisy figure can be recognised.
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default=os.environ.get("BENCH_PROFILE", "smoke"), choices=["smoke", "full"])
     p.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
     p.add_argument("--budget", type=float, default=None,
-                   help="seconds for the whole run (e.g. a lent GPU's lease): a notebook is not started "
+                   help="seconds for the whole run (e.g. the time a GPU machine is available): a notebook is not started "
                         "with less than --min-left seconds left, and no cell may outlast the budget")
     p.add_argument("--min-left", type=float, default=30.0)
     args = p.parse_args(argv)

@@ -12,7 +12,8 @@ leave a stale copy behind: rewrite the quotes the test names.
 Results files so far: ``helpers/weights/judges.json`` (the three judge classifiers, written by
 ``python -m helpers.judge train``) and ``bench/reference/`` (benchmark results the documents quote,
 copied from ``bench/results/`` with date, host and command when a measurement is adopted:
-``gate_integrity.json``). Add an entry to QUOTES for every new quote.
+``gate_integrity.json``, and ``notebooks.json``, whose figures reach the README through the tables
+bench/tables.py generates). Add an entry to QUOTES for every new quote.
 """
 from __future__ import annotations
 

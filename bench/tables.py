@@ -42,35 +42,23 @@ def notebooks_table(course) -> str:
     return "\n".join(rows)
 
 
-def cpu_table(course, times: dict) -> str:
-    runs = times["cpu"]["runs"]
-    rows = ["| notebook | full profile, 2-core CPU | what the run produced | target |", "|---|---|---|---|"]
+def times_table(course, runs: dict, device: str, target: str) -> str:
+    """Measured seconds and what the run produced, next to the manifest's `target` time."""
+    rows = [f"| notebook | full profile, {device} | what the run produced | target |", "|---|---|---|---|"]
     for a in course:
         run = runs.get(a.id, {})
-        target = a.time_targets_s.get("full_cpu")
-        rows.append(f"| {a.id} | {_seconds(run)} | {run.get('produced') or run.get('not_measured', '')} | "
-                    f"{_minutes(target) if target else '-'} |")
-    return "\n".join(rows)
-
-
-def gpu_table(course, times: dict) -> str:
-    runs = times["gpu"]["runs"]
-    rows = ["| notebook | full profile, GPU | what the run produced | target |", "|---|---|---|---|"]
-    for a in course:
-        run = runs.get(a.id, {})
-        text = run.get("produced") or run.get("not_measured", "")
-        if run.get("note"):
-            text += f" ({run['note']})"
-        target = a.time_targets_s.get("full_gpu")
-        rows.append(f"| {a.id} | {_seconds(run)} | {text} | {_minutes(target) if target else '-'} |")
+        text = (run.get("produced") or run.get("not_measured", "")) + (f" ({run['note']})" if run.get("note") else "")
+        goal = a.time_targets_s.get(target)
+        rows.append(f"| {a.id} | {_seconds(run)} | {text} | {_minutes(goal) if goal else '-'} |")
     return "\n".join(rows)
 
 
 def tables(source_dir: Path = assignments.SOURCE_DIR, times_path: Path = TIMES) -> dict[str, str]:
     course = assignments.discover(source_dir)
     times = json.loads(Path(times_path).read_text())
-    return {"notebooks": notebooks_table(course), "times-cpu": cpu_table(course, times),
-            "times-gpu": gpu_table(course, times)}
+    return {"notebooks": notebooks_table(course),
+            "times-cpu": times_table(course, times["cpu"]["runs"], "2-core CPU", "full_cpu"),
+            "times-gpu": times_table(course, times["gpu"]["runs"], "GPU", "full_gpu")}
 
 
 def render(text: str, generated: dict[str, str]) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignments import Assignment
+from nbtools import output_text  # noqa: F401  (the test_nbNN files read solution runs with it)
 from helpers.bootstrap import BOOTSTRAP_CELL
 
 OK, FAIL, DONE = "\u2713", "\u2717", "checks passed \U0001F389"
@@ -245,15 +246,3 @@ def solution_notebook(graded_demo, aid: str):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     main = next(a.id for a in assignments.discover() if a.demo_main)
     return autograded(out, "complete" if aid == main else f"complete_{aid[:2]}", aid)
-
-
-def output_text(nb) -> str:
-    """All stream and text/plain output of an executed notebook, joined."""
-    parts = []
-    for c in nb.cells:
-        for o in c.get("outputs", []):
-            if o.get("output_type") == "stream":
-                parts.append(o.get("text", ""))
-            elif "data" in o and "text/plain" in o["data"]:
-                parts.append(o["data"]["text/plain"])
-    return "\n".join(parts)

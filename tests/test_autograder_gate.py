@@ -66,7 +66,7 @@ def _check(tmp_path, work, profile: str, kwargs: dict, **limits) -> dict:
     level = "strict" if sb.probe("strict")[0] else "basic"
     env = sb.kernel_env(home=tmp_path, profile=profile, data_dir=os.environ.get("COURSE_DATA_DIR", ""), threads=2,
                         gpu=None, seed=0, pythonpath=[])
-    check = dict(DECLARED, kwargs=kwargs, cpu_seconds=300, **limits)
+    check = {**DECLARED, "kwargs": kwargs, "cpu_seconds": 300, **limits}
     with sb.UidSlot() if level == "strict" else _Null() as slot:
         uid = getattr(slot, "uid", None)
         spec = sb.spec_for(level, uid=uid, stage=str(tmp_path), needed=[str(tmp_path), str(REPO_ROOT), env.get(

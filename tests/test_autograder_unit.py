@@ -343,3 +343,18 @@ def test_notebook_runner_limits_cpu_not_wall(tmp_path):
     nbformat.write(spin, tmp_path / "spin.ipynb")
     with pytest.raises(CellTimeoutError, match="CPU time"):
         nbtools.execute(tmp_path / "spin.ipynb", timeout=2, cwd=tmp_path)
+
+
+def test_the_kernel_folder_gets_no_grader_file(tmp_path):
+    """The student's kernel starts in a folder with the files that sit next to the notebook (the
+    fixture's gate module, which its notebook imports), never the instructor notebook (solutions,
+    hidden tests), its manifest or post_grade.json."""
+    from autograder import worker
+    from autograder.release import build_bundle
+    src = Path(__file__).resolve().parent / "fixtures" / "grading" / "source"
+    bundle = build_bundle("fixture_basic", tmp_path / "cache", src)
+    (bundle.source_folder / "manifest.json").write_text("{}")   # as a course assignment has
+    priv = tmp_path / "priv"
+    priv.mkdir()
+    dirs = worker._prepare_kernel_dirs(priv, bundle, None, {})
+    assert sorted(p.name for p in dirs["work"].iterdir()) == ["fixture_gate.py"]
