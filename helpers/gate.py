@@ -70,13 +70,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["GRADER_SEED", "N_PER_CLASS", "PASS_ACCURACY", "GATE_DDIM_STEPS", "MAX_W", "COPY_THRESHOLD",
+__all__ = ["GRADER_SEED", "N_PER_CLASS", "SMOKE_PER_CLASS", "per_class", "PASS_ACCURACY", "GATE_DDIM_STEPS", "MAX_W", "COPY_THRESHOLD",
            "NEAR_COPY_THRESHOLD", "MAX_COPY_FRACTION", "COLLAPSE_RATIO", "CALIBRATION", "GateReport", "run_gate",
            "evaluate_samples", "generate", "wilson_interval", "nn_distance_to_train",
            "shift_tolerant_diversity", "integrity_check", "main"]
 
 GRADER_SEED = 60_606
 N_PER_CLASS = 100
+SMOKE_PER_CLASS = 2   # COURSE_PROFILE=smoke (tests, the demo class): proves the pipeline only
 PASS_ACCURACY = 0.95
 GATE_DDIM_STEPS = 25
 MAX_W = 10.0
@@ -105,6 +106,12 @@ REAL_DIVERSITY = CALIBRATION["real_class_diversity"]
 
 
 # --------------------------------------------------------------------------- statistics
+
+
+def per_class() -> int:
+    """Digits per class the gate draws in the active profile (the notebook and the grader alike)."""
+    from .device import pick
+    return pick(smoke=SMOKE_PER_CLASS, cpu=N_PER_CLASS)
 
 def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (default 95%)."""

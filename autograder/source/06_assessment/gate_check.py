@@ -23,20 +23,14 @@ from __future__ import annotations
 
 import os
 
-SMOKE_PER_CLASS = 2  # the notebook's smoke-profile GATE_PER_CLASS
 N_CLASSES = 10
 IMAGE = (1, 28, 28)
 
 
-def _smoke() -> bool:
-    return os.environ.get("COURSE_PROFILE", "full").strip().lower() == "smoke"
-
-
 def _per_class(n_per_class: int | None) -> int:
+    """The digits per class asked for, else the gate's own for the active profile (helpers.gate)."""
     from helpers import gate
-    if n_per_class is not None:
-        return int(n_per_class)
-    return SMOKE_PER_CLASS if _smoke() else gate.N_PER_CLASS
+    return gate.per_class() if n_per_class is None else int(n_per_class)
 
 
 def sample_digits(workdir: str, *, filename: str | None = None, seed: int | None = None,
@@ -101,7 +95,8 @@ def judge_digits(arrays: dict, meta: dict, files: dict, *, seed: int | None = No
     import torch
 
     from helpers import gate
-    smoke = _smoke()
+    from helpers.device import is_smoke
+    smoke = is_smoke()
     per_class = _per_class(n_per_class)
     n = per_class * N_CLASSES
     if meta.get("error"):
