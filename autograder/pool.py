@@ -22,9 +22,8 @@ from .worker import base_result, write_json_atomic
 
 
 def default_cpu_workers(cores: int, memory_mb: int) -> int:
-    """Kernels at once on a CPU machine: one per core up to 4, and at least 4 GB of memory each.
-    On 2 cores two single-threaded kernels grade 1.6x faster than one with two threads
-    (README, Measured)."""
+    """Kernels at once on a CPU machine: one per core up to 4, and at least 4 GB of memory each
+    (one single-threaded kernel per core: the throughput figures are in autograder/README.md)."""
     return max(1, min(cores, 4, memory_mb // 4096))
 
 

@@ -332,7 +332,7 @@ def execute(run: Run) -> None:
     from nbgrader import preprocessors as pp
     for name in AFTER_RUN:
         executed, _ = getattr(pp, name)(config=ex.config)(executed, run.resources)
-    run.ex, run.executed = ex, executed
+    run.ex, run.executed, run.nb = ex, executed, None   # one copy of a (possibly flooded) notebook
 
     from .scoring import cell_name
     if ex.truncated:
@@ -423,7 +423,7 @@ def write_outputs(run: Run) -> None:
     rel_nb = Path("autograded") / run.job["student"] / aid / f"{aid}.ipynb"
     rel_fb = Path("feedback") / run.job["student"] / aid / f"{aid}.html"
     (out / rel_nb).parent.mkdir(parents=True, exist_ok=True)
-    executed = redact_outputs(run.executed, run.source_nb, res)
+    run.executed = executed = redact_outputs(run.executed, run.source_nb, res)   # the unredacted copy goes
     nbformat.write(executed, out / rel_nb)
     res["files"] = {"autograded": str(rel_nb), "feedback": str(rel_fb)}
     res["timing"] = {"sanitize_s": round(run.marks["sanitized"] - run.t0, 3),

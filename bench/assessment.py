@@ -41,7 +41,8 @@ WS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0)
 
 def notebook_recipe(kind: str = "cpu", notebook: Path = NOTEBOOK) -> dict:
     """The instructor notebook's full-profile settings for a device kind ("cpu" or "gpu"), read from
-    its source cells (``X = pick(smoke=..., cpu=..., gpu=...)`` or a plain literal), so the benchmark
+    its source cells (``X = pick(smoke=..., cpu=..., gpu=...)`` or a plain literal; a TODO's
+    placeholder ``X = ...`` is skipped for the solution's value), so the benchmark
     always measures the recipe the notebook ships."""
     import ast
 
@@ -64,6 +65,8 @@ def notebook_recipe(kind: str = "cpu", notebook: Path = NOTEBOOK) -> dict:
                 pairs = [(t, node.value) for t in targets]
             for tgt, val in pairs:
                 if not (isinstance(tgt, ast.Name) and tgt.id in NAMES) or tgt.id in found:
+                    continue
+                if isinstance(val, ast.Constant) and val.value is Ellipsis:   # a TODO's placeholder
                     continue
                 if isinstance(val, ast.Call) and getattr(val.func, "id", "") == "pick":
                     kws = {k.arg: k.value for k in val.keywords}

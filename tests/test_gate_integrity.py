@@ -380,11 +380,14 @@ def _train_honest(seed: int, steps: int):
 # tests/test_nb06.py (the instructor's model in the full profile).
 HONEST_STEPS = int(os.environ.get("GATE_HONEST_STEPS", 1250))
 HONEST_PER_CLASS = int(os.environ.get("GATE_HONEST_PER_CLASS", 30))
+# one seed in `make test` (about 2 minutes on 2 cores); the calibration over 15 seeds is
+# bench/reference/gate_integrity.json (`python -m bench.gate_integrity`); GATE_HONEST_SEEDS=0,1,2 runs more
+HONEST_SEEDS = [int(s) for s in os.environ.get("GATE_HONEST_SEEDS", "0").split(",")]
 
 
 @needs_judge
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", HONEST_SEEDS)
 def test_honest_trained_models_are_not_refused(tmp_path, seed):
     """A short run of 06's recipe from three seeds: the integrity checks refuse none of them
     (accuracy is not asserted: the full recipe and bench.gate_integrity cover the pass mark)."""
