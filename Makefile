@@ -16,7 +16,7 @@ WORKERS     ?=
 PYTEST_ARGS ?=
 
 export PATH := $(abspath $(BIN)):$(PATH)
-# datasets: helpers/data.py searches COURSE_DATA_DIR, then ../shared/data, then data/ (data_root_candidates)
+# datasets: helpers/paths.py searches COURSE_DATA_DIR, then ../shared/data, then data/ (data_root_candidates)
 
 .PHONY: setup test test-fast lab release grade bench judge clean help
 
@@ -32,7 +32,9 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev]"
+	@# setuptools' "Editable installation" notice (a note that a folder named like a package in the
+	@# working directory could shadow it, printed as a 10-line warning box on every install) is silenced
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 

@@ -14,12 +14,16 @@ A folder is an assignment when it holds the instructor notebook `<id>.ipynb`. Ne
        "mistakes": [{"todo": "todo1_conv_sizes", "replace": "// stride + 1", "with": "// stride",
                      "what": "output size without the + 1"}],
        "demo_main": false,
-       "twins": {"todo2_x": ["helpers.mod.other_name"]}}
+       "twins": {"todo2_x": ["helpers.mod.other_name", "helpers.mod.Other as Name"]},
+       "differs": {"helpers.blocks.DownBlock": "why it is not a drop-in for this DownBlock"}}
 
   `mistakes` are realistic wrong answers: each replaces text in one TODO's solution and must
   cost exactly that TODO's points (the contract test grades every one; the first is the demo
   class's `one_wrong` student). `twins` names reference twins with another name
-  (autograder/reference_calls.py). `demo_main` marks the assignment the demo class shows in full.
+  (autograder/reference_calls.py). A TODO's twins (those, and `helpers.<module>.<same name>`) are
+  drop-ins for its solution, checked by the contract test, except those under `differs`, each
+  with the reason (another signature, another design). `demo_main` marks the assignment the demo
+  class shows in full.
 * `post_grade.json` and its check module, for checks decided outside the student's kernel
   (06's gate: `gate_check.py`).
 
@@ -40,7 +44,7 @@ from . import REPO_ROOT, SOURCE_DIR
 MANIFEST = "manifest.json"
 PROFILES = ("smoke", "full_cpu", "full_gpu")
 _KEYS = {"title", "order", "teaches", "time_targets_s", "walkthrough", "answers", "checks", "mistakes",
-         "demo_main", "twins", "_about"}
+         "demo_main", "twins", "differs", "_about"}
 
 
 class ManifestError(ValueError):
@@ -74,6 +78,7 @@ class Assignment:
     mistakes: tuple = ()
     demo_main: bool = False
     twins: dict = field(default_factory=dict)
+    differs: dict = field(default_factory=dict)
     has_manifest: bool = False
 
     @property
@@ -121,13 +126,21 @@ def load(folder: Path, aid: str | None = None) -> Assignment:
                 not all(isinstance(v, str) and v for k, v in x.items() if k != "with"):
             raise ManifestError(f"{where}: mistakes[{i}] needs exactly todo, replace, with, what (strings), got {x!r}")
         mistakes.append(Mistake(x["todo"], x["replace"], x["with"], x["what"]))
+    for key, ok, want in (
+            ("twins", lambda v: isinstance(v, list) and all(isinstance(p, str) and p.startswith("helpers.") for p in v),
+             "TODO ids to lists of 'helpers.module.name'"),
+            ("differs", lambda v: isinstance(v, str) and v.strip() != "", "'helpers.module.name' to the reason (text)")):
+        value = m.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(k, str) and ok(v) for k, v in value.items()):
+            raise ManifestError(f"{where}: {key} must map {want}, got {value!r}")
     order = m.get("order", _order_from_name(aid))
     if not isinstance(order, int):
         raise ManifestError(f"{where}: order must be an integer, got {order!r}")
     return Assignment(aid, folder, title=str(m.get("title", aid)), order=order, teaches=str(m.get("teaches", "")),
                       time_targets_s=dict(targets), walkthrough=m.get("walkthrough", ""),
                       answers=m.get("answers", ""), checks=m.get("checks", ""), mistakes=tuple(mistakes),
-                      demo_main=bool(m.get("demo_main", False)), twins=dict(m.get("twins", {})), has_manifest=True)
+                      demo_main=bool(m.get("demo_main", False)), twins=dict(m.get("twins", {})),
+                      differs=dict(m.get("differs", {})), has_manifest=True)
 
 
 def discover(source_dir: Path = SOURCE_DIR) -> list[Assignment]:

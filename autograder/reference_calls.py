@@ -10,7 +10,7 @@ refers to the reference twin of what the TODO asks for:
   ``class DownBlock``, ``GUIDANCE_W = ...``);
 * their twins are ``helpers.<module>.<same name>`` for every module, plus any listed in the
   assignment's ``autograder/source/<id>/manifest.json`` under ``"twins": {todo: ["helpers.x.y"]}``
-  (for a twin with another name);
+  (a twin with another name; ``"helpers.x.y as Name"`` says which of the TODO's names it stands for);
 * an answer refers to a twin when it imports it, or names it through any alias of a `helpers`
   module or object imported anywhere in the notebook (``import helpers.ddpm as d; d.q_sample``,
   ``class DownBlock(blocks.DownBlock)``).
@@ -95,7 +95,7 @@ def find(nb, source_nb, todos: list[str], extra_twins: dict | None = None) -> di
         tree = _parse(cell.source)
         if tree is None:
             continue
-        names, twins = want[gid], set(extra_twins.get(gid, []))
+        names, twins = want[gid], {p.partition(" as ")[0].strip() for p in extra_twins.get(gid, [])}
 
         def is_twin(path: str | None) -> bool:
             if not path or not path.startswith("helpers."):

@@ -12,6 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 
 from . import HARNESS_VERSION
+from helpers.paths import default_data_dir
 
 #: Per-profile defaults (seconds). `full` is what a student runs; `smoke` is for tests/demo.
 #: Timeouts are CPU-seconds of the kernel's processes (autograder/budget.py), so they mean
@@ -59,7 +60,7 @@ class Settings:
             self.stall_timeout = d["stall_timeout"]
         self.cell_timeout = min(self.cell_timeout, self.notebook_timeout)
         if not self.data_dir:   # COURSE_DATA_DIR, else the shared copy beside the checkout, if any
-            self.data_dir = os.environ.get("COURSE_DATA_DIR", "") or _default_data_dir()
+            self.data_dir = default_data_dir()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,9 +80,3 @@ class Settings:
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _default_data_dir() -> str:
-    """helpers.data decides where the shared data lives. Importing it loads torch (about 400 MB),
-    so the grading process does it only when COURSE_DATA_DIR does not say (and its workers, whose
-    peak-memory figure starts from their parent's, are not measured against torch)."""
-    from helpers.data import default_data_dir
-    return default_data_dir()

@@ -2,7 +2,7 @@
 writes bench/results/<name>.json. Not timed tests."""
 import os as _os
 
-from helpers.data import default_data_dir as _default_data_dir
+from helpers.paths import default_data_dir as _default_data_dir
 
 # helpers.data finds the datasets by itself; the sandboxed gate (bench.gate_check) reaches only
 # the data folder it is handed, taken from COURSE_DATA_DIR

@@ -47,6 +47,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
+from . import paths
+from .paths import REPO_DATA_DIR, REPO_DIR, SHARED_DATA_DIR, cache_dir, data_root_candidates, default_data_dir  # noqa: F401
+
 __all__ = [
     "DataNotFoundError", "CorruptDataError",
     "MNIST_CLASSES", "FASHION_CLASSES", "FLOWER_CLASSES",
@@ -63,10 +66,7 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FLOWER_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 
-REPO_DIR = Path(__file__).resolve().parent.parent
-REPO_DATA_DIR = REPO_DIR / "data"
-#: The course's shared copy of the datasets, beside a source checkout (CI and course machines).
-SHARED_DATA_DIR = REPO_DIR.parent / "shared" / "data"
+# where the datasets are looked for: helpers/paths.py (re-exported here; no torch, for the grading process)
 
 MNIST_URLS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
               "http://yann.lecun.com/exdb/mnist/")
@@ -120,46 +120,6 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
-def cache_dir() -> Path:
-    """The per-user download cache: ``$COURSE_CACHE_DIR`` or ``~/.cache/diffusion-course``."""
-    env = os.environ.get("COURSE_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "diffusion-course"
-
-
-def _is_source_checkout() -> bool:
-    # In a pip (non-editable) install the parent of helpers/ is site-packages: never use it.
-    return (REPO_DIR / "pyproject.toml").is_file() or REPO_DATA_DIR.is_dir()
-
-
-def data_root_candidates() -> list[Path]:
-    """Data roots searched, in order: ``$COURSE_DATA_DIR``; in a source checkout
-    :data:`SHARED_DATA_DIR` and ``<repo>/data``; the user cache."""
-    roots: list[Path] = []
-    env = os.environ.get("COURSE_DATA_DIR")
-    if env:
-        roots.append(Path(env).expanduser())
-    if _is_source_checkout():
-        roots += [SHARED_DATA_DIR, REPO_DATA_DIR]
-    roots.append(cache_dir())
-    out: list[Path] = []
-    for r in roots:  # drop duplicates, keep order
-        if r not in out:
-            out.append(r)
-    return out
-
-
-def default_data_dir() -> str:
-    """The read-only data root to hand a process that cannot search for itself (a sandboxed
-    kernel reaches only the folders it is given): ``$COURSE_DATA_DIR`` when set, else
-    :data:`SHARED_DATA_DIR` when it exists in a source checkout, else ``""``."""
-    if os.environ.get("COURSE_DATA_DIR"):
-        return os.environ["COURSE_DATA_DIR"]
-    return str(SHARED_DATA_DIR) if _is_source_checkout() and SHARED_DATA_DIR.is_dir() else ""
-
-
 def _canonical(name: str) -> str:
     key = name.strip().lower()
     if key not in _ALIASES:
@@ -179,11 +139,11 @@ def _writable(folder: Path) -> bool:
 
 def _download_root() -> Path:
     """Where downloads go: ``<repo>/data`` when writable, else the user cache (never COURSE_DATA_DIR)."""
-    if _is_source_checkout() and _writable(REPO_DATA_DIR):
-        return REPO_DATA_DIR
-    root = cache_dir()
+    if paths._is_source_checkout() and _writable(paths.REPO_DATA_DIR):
+        return paths.REPO_DATA_DIR
+    root = paths.cache_dir()
     if not _writable(root):
-        raise DataNotFoundError(f"cannot write downloads to {REPO_DATA_DIR} or {root}; "
+        raise DataNotFoundError(f"cannot write downloads to {paths.REPO_DATA_DIR} or {root}; "
                                 "set COURSE_CACHE_DIR to a writable folder or COURSE_DATA_DIR to a copy")
     return root
 

@@ -12,7 +12,7 @@ os.environ.setdefault("COURSE_PROFILE", "smoke")
 os.environ.setdefault("COURSE_OFFLINE", "1")  # tests never download
 sys.path.insert(0, str(REPO / "tests"))
 
-from helpers.data import default_data_dir  # noqa: E402
+from helpers.paths import default_data_dir  # noqa: E402
 
 # helpers.data finds the real datasets (../shared/data beside a checkout) by itself; sandboxed
 # kernels reach only the folders they are handed, which tests take from COURSE_DATA_DIR

@@ -5,6 +5,8 @@ tests/test_new_assignment.py runs them over a tiny assignment added to a copy of
 * `structure`: cell order and nbgrader metadata (autograder/source/README.md);
 * `documents`: walkthrough and answers exist, cover every TODO and every discussion question;
 * `student_copy`: the release has named stubs, no solutions, no hidden tests;
+* `twins`: the `helpers` reference of each TODO (same name, or the manifest's `twins`) is a
+  drop-in for the instructor's solution, or the manifest says under `differs` why not;
 * `graded_*`: what real grading (nbgrader through the harness) gave the solution, the untouched
   copy and each manifest mistake, and what their self-checks printed.
 """
@@ -237,6 +239,74 @@ def independent_todos(a: Assignment) -> list[str]:
         own = {g for g in judged if g.startswith(f"test_todo{n}_")}
         assert failed == own, f"TODO {n} ({gid}) left blank fails {sorted(failed)}, expected exactly {sorted(own)}"
     return sorted(set(full) - judged)
+
+
+def _helpers_objects() -> dict[str, list[tuple[str, object]]]:
+    """name -> [(dotted path, object)] for every function and class a `helpers` module defines
+    (the checks excepted: they are the judges, not references)."""
+    import importlib
+    import pkgutil
+
+    import helpers
+    out: dict[str, list[tuple[str, object]]] = {}
+    for info in pkgutil.iter_modules(helpers.__path__):
+        if info.name == "checks":
+            continue
+        mod = importlib.import_module(f"helpers.{info.name}")
+        for name, obj in vars(mod).items():
+            if callable(obj) and getattr(obj, "__module__", None) == mod.__name__:
+                out.setdefault(name, []).append((f"{mod.__name__}.{name}", obj))
+    return out
+
+
+def _bind(name: str, path: str) -> str:
+    """Source that binds `name` in the notebook to the reference at `path`, defined in __main__ as a
+    student's own would be (a subclass, or a function with the reference's signature that calls it)."""
+    import importlib
+    import inspect
+    mod, attr = path.rsplit(".", 1)
+    obj = getattr(importlib.import_module(mod), attr)
+    head = f"from {mod} import {attr} as _twin_{name}\n"
+    if inspect.isclass(obj):
+        return head + f"class {name}(_twin_{name}):\n    pass\n"
+    return head + (f"def {name}(*args, **kwargs):\n    return _twin_{name}(*args, **kwargs)\n"
+                   f"import inspect as _inspect\n{name}.__signature__ = _inspect.signature(_twin_{name})\n")
+
+
+def twins(a: Assignment) -> dict[str, str]:
+    """Each TODO's `helpers` twins (the same name in any helpers module, plus the manifest's `twins`)
+    put in place of the solution's objects: every graded test that the solution passes in-process
+    still passes, unless the manifest's `differs` names the twin (with the reason), and then it
+    must really fail. Returns {name: 'helpers.x.name'} of the drop-ins."""
+    from autograder.reference_calls import defined_names
+    nb = nbformat.read(a.notebook, as_version=4)
+    judged = {g for g, ok in run_tests_in_process(nb).items() if ok}
+    helpers_objects = _helpers_objects()
+    drop_ins, seen = {}, set()
+    for i, gid in todos(nb):
+        source = nb.cells[i].source
+        names = defined_names(source)
+        pairs = [(n, p) for n in sorted(names) for p, _ in helpers_objects.get(n, [])]
+        for entry in a.twins.get(gid, []):   # 'helpers.x.y', or 'helpers.x.y as Name' for one of several names
+            path, _, name = (part.strip() for part in entry.partition(" as "))
+            name = name or (next(iter(names)) if len(names) == 1 else path.rsplit(".", 1)[-1])
+            assert name in names, (f"{a.id}: twin {entry!r} of {gid}: {name} is not one of the names its solution "
+                                   f"defines {sorted(names)}; write '{path} as <name>'")
+            pairs.append((name, path))
+        for name, path in pairs:
+            seen.add(path)
+            got = run_tests_in_process(nb, {gid: source + "\n" + _bind(name, path)})
+            failed = sorted(g for g in judged if not got[g])
+            if path in a.differs:
+                assert failed, (f"{a.id}: {path} is a drop-in for {name} ({gid}), but the manifest says it "
+                                f"differs ({a.differs[path]!r}): remove it from differs")
+            else:
+                assert not failed, (f"{a.id}: {path} in place of the solution's {name} ({gid}) fails {failed}: "
+                                    f"make them agree, or say why under the manifest's differs")
+                drop_ins[name] = path
+    stale = set(a.differs) - seen
+    assert not stale, f"{a.id}: the manifest's differs names {sorted(stale)}, which are no TODO's twins"
+    return drop_ins
 
 
 def solution_notebook(graded_demo, aid: str):

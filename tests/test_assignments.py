@@ -79,6 +79,13 @@ def test_each_mistake_loses_exactly_its_todo(a, k, graded_demo, graded_mistakes)
 
 
 @pytest.mark.parametrize("a", COURSE, ids=IDS)
+def test_helpers_twins_are_drop_ins(a, one_torch_thread):
+    """In-process: each TODO's helpers reference passes the solution's graded tests in its place,
+    or the manifest says why not (and then it really does not)."""
+    contract.twins(a)
+
+
+@pytest.mark.parametrize("a", COURSE, ids=IDS)
 def test_each_todo_is_graded_on_its_own(a, one_torch_thread):
     """In-process (no kernel): a TODO left blank costs exactly its own tests, whatever the others do."""
     unjudged = contract.independent_todos(a)

@@ -358,3 +358,18 @@ def test_the_kernel_folder_gets_no_grader_file(tmp_path):
     priv.mkdir()
     dirs = worker._prepare_kernel_dirs(priv, bundle, None, {})
     assert sorted(p.name for p in dirs["work"].iterdir()) == ["fixture_gate.py"]
+
+
+def test_the_grading_process_does_not_load_torch():
+    """Linux keeps a process's peak memory (ru_maxrss) across exec, so every worker's peak-memory
+    figure starts from the grading process's: it must stay torch-free, COURSE_DATA_DIR set or not
+    (the data root comes from helpers.paths, which needs no torch)."""
+    import os
+    code = ("import sys, autograder.__main__, autograder.grade, autograder.worker\n"
+            "from autograder.settings import Settings\n"
+            "print(Settings().data_dir, sorted(m for m in ('torch', 'numpy', 'helpers.data') if m in sys.modules))")
+    for env in ({k: v for k, v in os.environ.items() if k != "COURSE_DATA_DIR"}, {**os.environ, "COURSE_DATA_DIR": "/x"}):
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+        assert out[1:] == ["[]"], out
+        assert out[0] == env.get("COURSE_DATA_DIR", out[0])

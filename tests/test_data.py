@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import data
+from helpers import data, paths
 from helpers.data import (FASHION_CLASSES, FLOWER_CLASSES, MNIST_CLASSES, CorruptDataError,
                           DataNotFoundError, find_dataset, load_fashion_mnist, load_flowers,
                           load_mnist, make_loader, stratified_split, to_signed, to_unit)
@@ -46,8 +46,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(empty))
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("COURSE_OFFLINE", "1")
-    monkeypatch.setattr(data, "REPO_DATA_DIR", tmp_path / "repo_data")
-    monkeypatch.setattr(data, "SHARED_DATA_DIR", tmp_path / "shared_data")
+    monkeypatch.setattr(paths, "REPO_DATA_DIR", tmp_path / "repo_data")
+    monkeypatch.setattr(paths, "SHARED_DATA_DIR", tmp_path / "shared_data")
     return tmp_path
 
 

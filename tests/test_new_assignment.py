@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import textwrap
 
 import nbformat
@@ -89,7 +90,9 @@ MANIFEST = {"title": "A tiny assignment", "order": 7, "teaches": "doubling and r
             "walkthrough": "walkthroughs/07_Tiny_Walkthrough.md", "answers": "answers/07_Tiny_Answers.md",
             "checks": "autograder/source/07_tiny/tiny_checks.py",
             "mistakes": [{"todo": "todo2_norm", "replace": ".sqrt()", "with": "", "what": "squared norm"},
-                         {"todo": "todo1_double", "replace": "2 * x", "with": "x + 2", "what": "adds 2"}]}
+                         {"todo": "todo1_double", "replace": "2 * x", "with": "x + 2", "what": "adds 2"}],
+            "twins": {"todo2_norm": ["helpers.clip.cosine_similarity_matrix"]},
+            "differs": {"helpers.clip.cosine_similarity_matrix": "a similarity matrix, not row norms (the rule's other branch)"}}
 
 
 @pytest.mark.slow
@@ -127,6 +130,11 @@ def test_a_new_assignment_is_picked_up_everywhere(tmp_path):
     contract.structure(tiny)
     contract.documents(tiny, root)
     contract.student_copy(tiny, root / "notebooks" / f"{AID}.ipynb")
+    sys.path.insert(0, str(folder))   # the notebook imports tiny_checks from its folder
+    try:
+        assert contract.twins(tiny) == {}   # its one declared twin differs, and really fails
+    finally:
+        sys.path.remove(str(folder))
 
     # the demo generator and real grading: solution, untouched copy, each manifest mistake
     exp = make_demo.make_class(root / "class", src, [AID], main="", others=("complete", "blank", "mistakes"),
