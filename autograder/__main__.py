@@ -11,8 +11,9 @@ from . import EXAMPLES_DIR, NOTEBOOKS_DIR, REPO_ROOT, SOURCE_DIR
 EPILOG = """statuses: graded, tampered (a test cell reported passing without evidence that its checks
 ran; scored 0), timed out, kernel crashed, not a notebook, wrong assignment, missing (and error
 when the harness itself failed). Exit 0 when every submission got a status;
-1 with --strict when any status is not 'graded', or when a harness error needs a rerun;
-130 when interrupted (run the same command again to resume)."""
+1 when a file was not understood (each is listed with its reason; --allow-skipped accepts that)
+or nothing was graded, with --strict when any status is not 'graded', or when a harness error
+needs a rerun; 130 when interrupted (run the same command again to resume)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     src = g.add_mutually_exclusive_group(required=True)
     src.add_argument("submissions", nargs="?", type=Path,
-                     help="folder (nbgrader submitted/<student>/<assignment>/ or flat <student>__*.ipynb) or .zip")
+                     help="folder (nbgrader submitted/<student>/<assignment>/, flat <student>__*.ipynb, or a "
+                          "Canvas, Moodle, Blackboard or Brightspace bulk download) or .zip of one")
     src.add_argument("--demo", action="store_true", help="grade the bundled demo class (autograder/examples/)")
     g.add_argument("--assignment", help="grade only this assignment id (flat folders: the assignment they hold)")
     g.add_argument("--workers", type=int, default=None,
@@ -55,7 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--data-dir", default="", help="COURSE_DATA_DIR for the kernels (default: inherited)")
     g.add_argument("--pass-env", action="append", default=[], metavar="NAME",
                    help="pass this environment variable through to kernels (repeatable)")
-    g.add_argument("--roster", type=Path, help="CSV/text of student ids; absent students are 'missing'")
+    g.add_argument("--roster", type=Path, help="CSV/text of student ids; absent students are 'missing'; an lms_id "
+                   "column maps LMS ids (Canvas user id, Moodle participant id, Blackboard username, Brightspace "
+                   "org-defined id) to them")
+    g.add_argument("--allow-skipped", action="store_true",
+                   help="exit 0 even when files were not understood (they are still listed) or nothing was graded")
+    g.add_argument("--lms-export", action="append", default=[], choices=("canvas", "moodle"),
+                   help="also write this LMS's grade import CSV (default: the LMS the submissions came from)")
     g.add_argument("--source", type=Path, default=SOURCE_DIR, help="instructor notebooks (default: autograder/source)")
     g.add_argument("--no-resume", action="store_true", help="regrade everything, ignoring earlier results")
     g.add_argument("--strict", action="store_true", help="exit 1 unless every submission is 'graded'")
@@ -112,19 +120,21 @@ def cmd_grade(a) -> int:
         return 2
     results, info = grade_class(inputs, out, assignment=a.assignment, workers=a.workers, settings=settings,
                                 source_dir=a.source, roster=roster, resume=not a.no_resume, device=a.device,
-                                progress=not a.quiet, header=header, exclude=demo.exclude if a.demo else None)
+                                progress=not a.quiet, header=header, exclude=demo.exclude if a.demo else None,
+                                lms_export=a.lms_export)
     if info.get("interrupted"):
         print(f"\ninterrupted: {info.get('remaining', '?')} submission(s) left; run the same command again "
               f"to resume (finished results are kept in {out}/results/)", file=sys.stderr)
         return 130
     print(info["summary"], end="")
-    print(f"\nwrote {out}/grades.csv, grades_by_test.csv, summary.txt, feedback/, gradescope/ "
-          f"({info['seconds']:.0f} s)")
-    rc = 0
+    lms_files = {"canvas": "canvas_grades.csv", "moodle": "moodle_grading_worksheet_<assignment>.csv"}
+    print(f"\nwrote {out}/grades.csv, grades_by_test.csv, summary.txt, feedback/, gradescope/"
+          + "".join(f", {lms_files[x]}" for x in info.get("lms_files", [])) + f" ({info['seconds']:.0f} s)")
+    rc = _collection_rc(a, inputs, info, results)
     if a.demo:
         lines, ok = demo.check(results)
         print("\n".join(lines))
-        rc = 0 if ok else 1
+        rc = rc or (0 if ok else 1)
     errors = [r for r in results if r["status"] == "error"]
     if errors:
         print(f"{len(errors)} submission(s) hit a harness error; rerun to retry them", file=sys.stderr)
@@ -132,6 +142,23 @@ def cmd_grade(a) -> int:
     if a.strict and any(r["status"] != "graded" for r in results):
         rc = 1
     return rc
+
+
+def _collection_rc(a, inputs, info, results) -> int:
+    """1 (with what to do) when files were not understood or nothing was graded, unless --allow-skipped."""
+    skipped = info.get("skipped") or []
+    graded = sum(1 for r in results if r["status"] != "missing")
+    if skipped:
+        print(f"\n{len(skipped)} file(s) in {inputs} were not graded because their names were not understood "
+              "(listed above with the reason). Rename them as '<student>__<file>', put them in "
+              "<student>/<assignment>/, or grade the LMS's download unchanged; then run the same command again. "
+              "To accept the grades without them, add --allow-skipped.", file=sys.stderr)
+    if not graded:
+        print(f"\nnothing was graded: no submission found in {inputs}. It takes nbgrader's "
+              "<student>/<assignment>/<notebook>.ipynb, flat <student>__<file> names, or a Canvas, Moodle, "
+              "Blackboard or Brightspace bulk download (or a .zip of one); see autograder/README.md.",
+              file=sys.stderr)
+    return 1 if (skipped or not graded) and not a.allow_skipped else 0
 
 
 def cmd_merge(a) -> int:

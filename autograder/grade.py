@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 
 from . import EXAMPLES_DIR, REPO_ROOT, SOURCE_DIR, assignments
+from . import lms
 from . import sandbox as sb
 from .collect import collect, missing
 from .nbinfo import all_ids, match_assignment, read_notebook_bytes
@@ -66,8 +67,9 @@ def _hide_list(paths, needed) -> list[str]:
 def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, workers: int | None = None,
                 settings: Settings | None = None, source_dir: Path = SOURCE_DIR, roster: Path | None = None,
                 resume: bool = True, device: str = "auto", progress: bool = True,
-                header: str = "", log=print, exclude=None) -> tuple[list[dict], dict]:
-    """Grade everything under `inputs`; returns (results, run info)."""
+                header: str = "", log=print, exclude=None, lms_export=()) -> tuple[list[dict], dict]:
+    """Grade everything under `inputs`; returns (results, run info). `lms_export`: LMSs whose
+    grade import files to write besides grades.csv (default: those the submissions came from)."""
     settings = settings or Settings()
     out = Path(out).resolve()
     source_dir = Path(source_dir).resolve()
@@ -116,7 +118,9 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
     jobs, results, originals = _plan(subs, miss, bundles, settings, level=level, out=out, inbox=inbox, hide=hide,
                                      cands=cands, resume=resume, source_dir=source_dir)
     info = {"sandbox": level, "sandbox_notes": level_notes, "slots": slots, "gpus": gpus,
-            "profile": settings.profile, "to_grade": len(jobs), "cached": len(results), "skipped": col.skipped}
+            "profile": settings.profile, "to_grade": len(jobs), "cached": len(results), "skipped": col.skipped,
+            "skip_reasons": col.reasons, "ignored": col.ignored, "superseded": col.superseded,
+            "unmapped": col.unmapped, "lms": col.lms, "submissions": len(subs)}
     log(f"grading {len(jobs)} submission(s) ({len(subs) - len(jobs)} already graded, {len(miss)} missing) "
         f"with {len(slots)} worker(s) on {'GPU' if gpus and slots[0]['gpu'] is not None else 'CPU'}, "
         f"COURSE_PROFILE={settings.profile}, sandbox={level}")
@@ -126,12 +130,16 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
         for j in jobs:
             if j["key"] == r.get("key") and j["collect_notes"]:
                 r.setdefault("notes", {})["collect"] = j["collect_notes"]
-    extra = _warnings(results, originals, inbox, subs, protected, col.skipped, level, level_notes)
+    extra = _warnings(results, originals, inbox, subs, protected, col, level, level_notes)
     info["seconds"] = round(time.monotonic() - t0, 1)
     info["interrupted"] = interrupted
     if interrupted:
         info["remaining"] = len(jobs) - sum(1 for r in results if r.get("key") in {j["key"] for j in jobs})
         return results, info
+    which = [x for x in lms.EXPORTS if x in (set(lms_export) | set(col.lms))]
+    if which:
+        extra += lms.write_exports(results, out, col.people, which)
+    info["lms_files"] = which
     info["summary"] = write_all(results, out, extra=extra, header=header)
     return results, info
 
@@ -217,11 +225,31 @@ def _run(jobs: list[dict], slots, out: Path, progress: bool) -> tuple[list[dict]
             bar.close()
 
 
-def _warnings(results, originals, inbox, subs, protected, skipped, level, level_notes) -> list[str]:
+def collection_lines(col) -> list[str]:
+    """The files collection did not grade, each with its reason, and LMS ids off the roster."""
+    extra = []
+    if col.lms:
+        extra.append("\nLMS download: " + ", ".join(lms.LABEL[x] for x in col.lms))
+    if col.skipped:
+        extra.append(f"\nNOT GRADED, {len(col.skipped)} file(s) not understood (rename or move them and run "
+                     "again, or pass --allow-skipped):")
+        extra += [f"  {name}: {col.reasons.get(name, 'not understood')}" for name in col.skipped]
+    if col.superseded:
+        extra.append(f"\nsuperseded (an earlier attempt of a student; the latest is graded), {len(col.superseded)}:")
+        extra += [f"  {name}: {why}" for name, why in col.superseded]
+    if col.ignored:
+        extra.append(f"\nignored (not submissions), {len(col.ignored)}:")
+        extra += [f"  {name}: {why}" for name, why in col.ignored]
+    if col.unmapped:
+        extra.append(f"\nLMS ids not on the roster (add `student,lms_id` rows to --roster), graded as:")
+        extra += [f"  {lms.LABEL[l]} {i} -> {st}" for l, i, st in col.unmapped]
+    return extra
+
+
+def _warnings(results, originals, inbox, subs, protected, col, level, level_notes) -> list[str]:
     """What the summary must tell the instructor besides the grades."""
     extra = _verify_originals(originals, inbox, subs) + _verify_snapshot(protected)
-    if skipped:
-        extra.append(f"\nnot graded (name has no '<student>__' prefix): {', '.join(skipped)}")
+    extra += collection_lines(col)
     if level_notes and level != "strict":
         extra.append(f"\nsandbox: {level} (stronger levels unavailable: {'; '.join(level_notes)})")
     dup = {}
