@@ -70,9 +70,15 @@ FLOWER_CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 
 MNIST_URLS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
               "http://yann.lecun.com/exdb/mnist/")
-FASHION_URLS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+# mirrors, tried in order: Zalando's bucket (torchvision's), Keras's bucket, the dataset's own repository
+FASHION_URLS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+                "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/")
 FLOWERS_URL = ("https://storage.googleapis.com/download.tensorflow.org/"
                "example_images/flower_photos.tgz")
+# sha256 of flower_photos.tgz (228,813,984 bytes), as tensorflow/datasets records it
+# (tensorflow_datasets/url_checksums/tf_flowers.txt): checked before the archive is opened
+FLOWERS_TGZ_SHA256 = "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
 
 # file name -> md5 (torchvision's tables; identical for the shared copies)
 _MNIST_MD5 = {
@@ -159,6 +165,17 @@ def _not_found_message(name: str, reason: str, files=()) -> str:
     )
 
 
+def _by_hand(name: str, folder: Path) -> str:
+    """What to download by hand, from where, and where to put it, when every mirror failed."""
+    sub, files, urls = _DATASETS[name]
+    if name == "flowers":
+        return (f"By hand: download {FLOWERS_URL} (sha256 {FLOWERS_TGZ_SHA256}), then run\n"
+                f"  python -m helpers.prepare_flowers --tgz flower_photos.tgz --out {folder}")
+    mirrors = "\n".join(f"  {u}" for u in urls)
+    return (f"By hand: download {', '.join(files)} from any of\n{mirrors}\n"
+            f"into {folder} (or into {sub}/ of a folder that COURSE_DATA_DIR names).")
+
+
 def find_dataset(name: str, *files: str, download: bool | None = None) -> Path:
     """Return the folder of dataset ``name`` ('mnist', 'fashion_mnist', 'flowers') holding ``files``
     (names inside that folder, e.g. ``"flowers5_32x32.npz"``; none given: all of the dataset's files).
@@ -185,10 +202,11 @@ def find_dataset(name: str, *files: str, download: bool | None = None) -> Path:
             download_flowers(folder)
         else:
             _download_idx(name, folder)
-    except (DataNotFoundError, CorruptDataError):
+    except DataNotFoundError:
         raise
-    except Exception as err:  # network errors of every kind
-        raise DataNotFoundError(_not_found_message(name, f"download failed: {err!r}", files)) from err
+    except Exception as err:  # network errors of every kind, a download that fails its checksum
+        raise DataNotFoundError(_not_found_message(name, f"download failed: {err!r}", files) + "\n"
+                                + _by_hand(name, folder)) from err
     return folder
 
 
@@ -396,13 +414,17 @@ def load_flowers(size: int = 32, split: str = "train", test_fraction: float = 0.
 
 # --------------------------------------------------------------------------- downloads
 
-def _fetch(url: str, folder: Path, filename: str, md5: str | None = None) -> None:
-    """Download ``url`` to ``folder/filename`` (torchvision's downloader: redirects, md5 check)."""
+def _fetch(url: str, folder: Path, filename: str, md5: str | None = None, sha256: str | None = None) -> None:
+    """Download ``url`` to ``folder/filename`` (torchvision's downloader: redirects, md5 check),
+    then check its sha256 when given. Nothing is left behind unless the file is complete and right."""
     from torchvision.datasets.utils import download_url  # lazy: only when downloading
 
-    part = folder / (filename + ".part")  # renamed only once complete (and md5-checked)
+    part = folder / (filename + ".part")  # renamed only once complete (and checked)
     try:
         download_url(url, str(folder), part.name, md5)
+        if sha256 and _digest(part, "sha256") != sha256:
+            raise CorruptDataError(f"{url}: the downloaded file's sha256 is {_digest(part, 'sha256')}, "
+                                   f"expected {sha256} (another or a damaged file)")
         os.replace(part, folder / filename)
     finally:
         part.unlink(missing_ok=True)
@@ -422,7 +444,8 @@ def _download_idx(name: str, folder: Path) -> None:
             except Exception as err:  # try the next mirror
                 errors.append(f"{base}{fname}: {err!r}")
         else:
-            raise DataNotFoundError(_not_found_message(name, "download failed: " + "; ".join(errors)))
+            raise DataNotFoundError(_not_found_message(name, "download failed: " + "; ".join(errors)) + "\n"
+                                    + _by_hand(name, folder))
 
 
 # --------------------------------------------------------------------------- loaders and ranges

@@ -106,7 +106,7 @@ def build_from_tgz(tgz: Path, folder: Path) -> None:
 def download_flowers(folder: Path) -> None:
     """Download ``flower_photos.tgz`` into ``folder``, build the dataset there, delete the archive."""
     folder.mkdir(parents=True, exist_ok=True)
-    data._fetch(FLOWERS_URL, folder, "flower_photos.tgz")
+    data._fetch(FLOWERS_URL, folder, "flower_photos.tgz", sha256=data.FLOWERS_TGZ_SHA256)
     tgz = folder / "flower_photos.tgz"
     try:
         build_from_tgz(tgz, folder)

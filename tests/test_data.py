@@ -283,7 +283,7 @@ def test_flowers_built_from_tgz(isolated, monkeypatch):
             tar.addfile(info, io.BytesIO(payload))
 
     monkeypatch.delenv("COURSE_OFFLINE")
-    monkeypatch.setattr(data, "_fetch", lambda url, folder, filename, md5=None: shutil.copy(tgz, folder / filename))
+    monkeypatch.setattr(data, "_fetch", lambda url, folder, filename, md5=None, sha256=None: shutil.copy(tgz, folder / filename))
     folder = find_dataset("flowers")  # downloads with helpers.prepare_flowers
     assert folder == isolated / "repo_data" / "flowers" and not (folder / "flower_photos.tgz").exists()
     x, y, names = load_flowers(32, "all", return_filenames=True)
@@ -355,3 +355,107 @@ def test_to_unit_and_to_signed():
     assert torch.allclose(to_signed(to_unit(x)), x, atol=1e-6)
     assert to_unit(torch.tensor([-3.0, 3.0])).tolist() == [0.0, 1.0]
     assert np.allclose(to_unit(np.array([-1.0, 0.0, 1.0])), [0.0, 0.5, 1.0])
+
+
+# --------------------------------------------------------------------------- downloads, for real over HTTP
+
+@pytest.fixture
+def http_mirrors(tmp_path):
+    """Two HTTP servers on loopback: `good` serves a folder's files, `bad` answers every request
+    with the wrong bytes; plus the address of a port nothing listens on."""
+    import functools
+    import http.server
+    import socket
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+
+    class Bad(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):   # noqa: N802 - http.server's name
+            body = b"not the file you asked for"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    quiet = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(quiet, directory=str(served))),
+               http.server.ThreadingHTTPServer(("127.0.0.1", 0), Bad)]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    with socket.socket() as sock:   # a port that was free a moment ago: connection refused
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    yield {"folder": served, "good": f"http://127.0.0.1:{servers[0].server_port}/",
+           "bad": f"http://127.0.0.1:{servers[1].server_port}/", "dead": dead}
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+
+
+def test_fashion_mnist_falls_back_to_the_next_mirror(isolated, http_mirrors, monkeypatch):
+    """The first mirror refuses, the second sends wrong bytes (md5 fails), the third has the real
+    files: the download ends in <repo>/data with the real Fashion-MNIST."""
+    try:
+        real = find_dataset("fashion_mnist", download=False)
+    except DataNotFoundError:
+        real = isolated / "real_root" / "FashionMNIST" / "raw"
+    if not real.is_dir():
+        pytest.skip("no real Fashion-MNIST copy to serve (set COURSE_DATA_DIR)")
+    for f in data._FASHION_MD5:
+        shutil.copy(real / f, http_mirrors["folder"] / f)
+    monkeypatch.delenv("COURSE_OFFLINE")
+    monkeypatch.setitem(data._DATASETS, "fashion_mnist", ("FashionMNIST/raw", tuple(data._FASHION_MD5),
+                                                          (http_mirrors["dead"], http_mirrors["bad"], http_mirrors["good"])))
+    assert len(data.FASHION_URLS) >= 2   # the real table has a second mirror too
+    folder = find_dataset("fashion_mnist")
+    assert folder == isolated / "repo_data" / "FashionMNIST" / "raw"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(data._FASHION_MD5)   # no .part left
+    assert load_fashion_mnist("test", limit=3)[1].tolist() == [9, 2, 1]   # the real first test labels
+
+
+def test_every_mirror_failing_says_what_to_download_by_hand(isolated, http_mirrors, monkeypatch):
+    monkeypatch.delenv("COURSE_OFFLINE")
+    monkeypatch.setitem(data._DATASETS, "fashion_mnist", ("FashionMNIST/raw", tuple(data._FASHION_MD5),
+                                                          (http_mirrors["dead"], http_mirrors["bad"])))
+    with pytest.raises(DataNotFoundError) as info:
+        find_dataset("fashion_mnist")
+    msg = str(info.value)
+    target = isolated / "repo_data" / "FashionMNIST" / "raw"
+    assert "By hand: download train-images-idx3-ubyte.gz" in msg and http_mirrors["bad"] in msg
+    assert http_mirrors["dead"] in msg and f"into {target}" in msg
+    assert not any(target.iterdir())   # no partial or wrong file kept
+
+
+def test_a_download_with_the_wrong_sha256_is_refused(tmp_path, http_mirrors):
+    payload = b"flower photos, or so it says"
+    (http_mirrors["folder"] / "flower_photos.tgz").write_bytes(payload)
+    import hashlib
+    right = hashlib.sha256(payload).hexdigest()
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(CorruptDataError, match="sha256"):
+        data._fetch(http_mirrors["good"] + "flower_photos.tgz", out, "flower_photos.tgz", sha256="0" * 64)
+    assert list(out.iterdir()) == []
+    data._fetch(http_mirrors["good"] + "flower_photos.tgz", out, "flower_photos.tgz", sha256=right)
+    assert (out / "flower_photos.tgz").read_bytes() == payload
+
+
+def test_the_flower_archive_is_checked_before_it_is_opened(isolated, http_mirrors, monkeypatch):
+    """find_dataset('flowers') downloads flower_photos.tgz with its sha256 (tensorflow/datasets'
+    record); a server sending anything else gives the by-hand instructions and leaves nothing."""
+    assert data.FLOWERS_TGZ_SHA256 == "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c"
+    monkeypatch.delenv("COURSE_OFFLINE")
+    monkeypatch.setattr(data, "FLOWERS_URL", http_mirrors["bad"] + "flower_photos.tgz")
+    import helpers.prepare_flowers as pf
+    monkeypatch.setattr(pf, "FLOWERS_URL", http_mirrors["bad"] + "flower_photos.tgz")
+    with pytest.raises(DataNotFoundError) as info:
+        find_dataset("flowers")
+    msg = str(info.value)
+    assert "sha256" in msg and "python -m helpers.prepare_flowers --tgz" in msg and data.FLOWERS_TGZ_SHA256 in msg
+    folder = isolated / "repo_data" / "flowers"
+    assert not folder.exists() or not any(folder.iterdir())
