@@ -1,4 +1,4 @@
-"""Command line: python -m autograder {release,grade,worker,merge,sandbox} (see --help)."""
+"""Command line: python -m autograder {release,grade,worker,merge,sandbox,gradescope} (see --help)."""
 from __future__ import annotations
 
 import argparse
@@ -81,6 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("out", type=Path)
 
     sub.add_parser("sandbox", help="report which sandbox level this machine supports")
+
+    gs = sub.add_parser("gradescope", help="write gradescope_<assignment>.zip, an autograder to upload to Gradescope")
+    gs.add_argument("assignment", help="assignment id (or unique prefix, e.g. 02)")
+    gs.add_argument("--out", type=Path, default=Path("."), help="folder to write the zip to (default: .)")
+    gs.add_argument("--profile", choices=("full", "smoke"), default="full",
+                    help="COURSE_PROFILE the submissions are graded with (default: full)")
+    gs.add_argument("--cell-timeout", type=int, default=0, help="CPU-seconds per cell (default: by profile)")
+    gs.add_argument("--notebook-timeout", type=int, default=0, help="CPU-seconds per notebook (default: by profile)")
+    gs.add_argument("--stall-timeout", type=int, default=0, help="seconds without CPU before a cell is stopped")
+    gs.add_argument("--source", type=Path, default=SOURCE_DIR)
     return p
 
 
@@ -182,6 +192,15 @@ def cmd_sandbox(a) -> int:
     return 0
 
 
+def cmd_gradescope(a) -> int:
+    from .gradescope import build
+    z = build(a.assignment, a.out, profile=a.profile, source_dir=a.source, cell_timeout=a.cell_timeout,
+              notebook_timeout=a.notebook_timeout, stall_timeout=a.stall_timeout)
+    print(f"wrote {z} (profile {a.profile}): upload it as the assignment's autograder on Gradescope "
+          "(autograder/README.md, Gradescope)")
+    return 0
+
+
 def main(argv=None) -> int:
     # jsonschema (via nbformat) imports rfc3987_syntax, which builds a grammar for seconds at
     # import time; notebook validation never uses IRI formats, so skip it in our processes.
@@ -190,7 +209,8 @@ def main(argv=None) -> int:
     if a.cmd == "worker":
         from . import worker
         return worker.serve(a.serve) if a.serve is not None else worker.main(str(a.job))
-    return {"release": cmd_release, "grade": cmd_grade, "merge": cmd_merge, "sandbox": cmd_sandbox}[a.cmd](a)
+    return {"release": cmd_release, "grade": cmd_grade, "merge": cmd_merge, "sandbox": cmd_sandbox,
+            "gradescope": cmd_gradescope}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ def write_grades(results: list[dict], out: Path) -> None:
 
 
 def gradescope(r: dict) -> dict:
-    tests = [{"name": f"{t['grade_id']} ({t['label']})", "score": t["points"] or 0.0, "max_score": t["max_points"],
+    from .gradescope import plain_text   # readable names: no LaTeX, no backticks
+    tests = [{"name": plain_text(f"{t['grade_id']} ({t['label']})"), "score": t["points"] or 0.0, "max_score": t["max_points"],
               "status": "passed" if t["status"] == "passed" else "failed",
               "output": t.get("message", "")} for t in r.get("tests", [])]
     head = f"Status: {r['status']}" + (f" ({r['detail']})" if r.get("detail") else "")
