@@ -322,6 +322,14 @@ def find_notebook(submission: Path, aid: str) -> tuple[Path | None, str]:
                   f"grade: submit only {aid}.ipynb.")
 
 
+def _workers() -> int:
+    """Worker slots for the one submission: 1, so its kernel gets every core's torch thread;
+    ``GRADESCOPE_THREADS=n`` caps the kernel at n threads (cores // n slots; the tests run three
+    submissions side by side on a small machine)."""
+    threads = int(os.environ.get("GRADESCOPE_THREADS") or 0)
+    return max(1, (os.cpu_count() or 1) // threads) if threads > 0 else 1
+
+
 def run(root: Path) -> int:
     """Grade /autograder/submission's notebook and write /autograder/results/results.json."""
     root = Path(root)
@@ -349,7 +357,7 @@ def run(root: Path) -> int:
             shutil.copytree(source / BUNDLES, out / ".bundles")
         data_dir = os.environ.get("COURSE_DATA_DIR") or (str(source / "data") if (source / "data").is_dir() else "")
         cmd = [sys.executable, "-m", "autograder", "grade", str(Path(tmp) / "submitted"), "--assignment", aid,
-               "--out", str(out), "--profile", config.get("profile", "full"), "--workers", "1",
+               "--out", str(out), "--profile", config.get("profile", "full"), "--workers", str(_workers()),
                "--no-resume", "--allow-skipped", "--quiet"]
         for key in ("cell_timeout", "notebook_timeout", "stall_timeout"):
             if config.get(key):

@@ -96,7 +96,7 @@ def gradescope_tree(zip_path: Path, root: Path, notebooks: dict[str, Path]) -> P
 
 
 def run_autograder(root: Path, timeout: int = 300) -> dict:
-    env = dict(os.environ, GRADESCOPE_ROOT=str(root),
+    env = dict(os.environ, GRADESCOPE_ROOT=str(root), GRADESCOPE_THREADS="1",   # one torch thread per kernel
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root,
                           capture_output=True, text=True, timeout=timeout)
@@ -153,7 +153,7 @@ def test_no_notebook_or_ambiguous(gs_zip, tmp_path):
 def test_run_autograder_grades_demo_students(gs_zip, tmp_path):
     expected = {s["student"]: s for s in json.loads((EXAMPLES_DIR / "expected.json").read_text())["students"]
                 if s["assignment"] == AID}
-    students = {"complete": f"{AID}.ipynb", "blank": "my_work.ipynb", "one_wrong": f"{AID}.ipynb"}
+    students = {"complete": f"{AID}.ipynb", "one_wrong": f"{AID}.ipynb", "blank": "my_work.ipynb"}
     roots = {}
     for st, name in students.items():
         files = {name: EXAMPLES_DIR / "submitted" / st / AID / f"{AID}.ipynb"}
