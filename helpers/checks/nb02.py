@@ -30,15 +30,20 @@ SCHEDULE_KEYS = ("betas", "alphas", "alphas_cumprod", "alphas_cumprod_prev", "sq
                  "sqrt_one_minus_alphas_cumprod", "sqrt_recip_alphas", "posterior_variance")
 
 _SCHEDULE_HINTS = {
-    "betas": "torch.linspace(beta_start, beta_end, T): T values, both ends included",
-    "alphas": "alphas = 1 - betas",
-    "alphas_cumprod": "torch.cumprod(alphas, dim=0): alphas_cumprod[0] must equal alphas[0] (no 1 in front)",
-    "alphas_cumprod_prev": "alphas_cumprod shifted right by one with a 1 in front: "
-                           "torch.cat([torch.ones(1), alphas_cumprod[:-1]])",
+    "betas": "T evenly spaced values from beta_start to beta_end, both ends included (not arange-style spacing)",
+    "alphas": "alpha_t is what one step keeps of the signal's variance: one minus that step's beta",
+    "alphas_cumprod": "alpha-bar_t is the running PRODUCT of the alphas up to and including step t (a product, "
+                      "not a sum): alphas_cumprod[0] must equal alphas[0] (no 1 in front)",
+    "alphas_cumprod_prev": "alpha-bar of the step before: alphas_cumprod moved one step later, with 1 at t = 0 "
+                           "(nothing has been multiplied in before the first step), still T values",
     "sqrt_alphas_cumprod": "the square root of alphas_cumprod (not of alphas, and do not forget the sqrt)",
-    "sqrt_one_minus_alphas_cumprod": "torch.sqrt(1 - alphas_cumprod)",
-    "sqrt_recip_alphas": "1 / torch.sqrt(alphas)",
-    "posterior_variance": "betas * (1 - alphas_cumprod_prev) / (1 - alphas_cumprod); it is exactly 0 at t = 0",
+    "sqrt_one_minus_alphas_cumprod": "the noise's standard deviation at step t: the square root of what alpha-bar "
+                                     "leaves (1 - alpha-bar), not 1 minus a square root, and not from alphas",
+    "sqrt_recip_alphas": "the factor that undoes one step's shrinking: the reciprocal of a square root of the "
+                         "one-step alphas (not of alphas_cumprod)",
+    "posterior_variance": "beta_t times the ratio of the noise level before the step (1 - alpha-bar of the "
+                          "previous step) to the one after it (1 - alpha-bar_t); it needs alphas_cumprod_prev, "
+                          "so it is exactly 0 at t = 0",
 }
 
 # Schedules graded with seed 0 (the visible test); other seeds add random ones.
@@ -131,7 +136,9 @@ def check_q_sample(q_sample, seed: int = 0, shape_=(4, 1, 8, 8), T: int = 50, n_
     ex = hand_worked_example()
     out = q_sample(ex["x0"].clone(), ex["t"].clone(), ex["sched"], ex["eps"].clone())
     results.append(close("hand-worked example x1 = sqrt(0.98) x0 + sqrt(0.02) eps", out, ex["x1"], atol=1e-4,
-                         hint="x_t = sqrt(alphas_cumprod[t]) * x0 + sqrt(1 - alphas_cumprod[t]) * noise"))
+                         hint="the signal keeps a share sqrt(alpha-bar_t) of x0 and the noise gets the rest of "
+                              "the variance: check which coefficient multiplies which, and that both are square "
+                              "roots"))
 
     g = torch.Generator().manual_seed(seed)
     sched = _test_schedule(T)
@@ -144,8 +151,9 @@ def check_q_sample(q_sample, seed: int = 0, shape_=(4, 1, 8, 8), T: int = 50, n_
     results.append(shape("output shape = x0 shape", out, shape_, "return a tensor shaped like x0"))
     if torch.is_tensor(out) and tuple(out.shape) == tuple(shape_):
         results.append(close(f"x_t for a batch with t = {t.tolist()}", out, ddpm.q_sample(x0, t, sched, noise),
-                             atol=1e-5, hint="each sample has its own t: index the coefficients with t and "
-                             "reshape to (B, 1, 1, 1), e.g. ddpm.extract(sched.sqrt_alphas_cumprod, t, x0.shape)"))
+                             atol=1e-5, hint="each sample has its own t: look up both coefficients at that "
+                             "sample's t and shape them (B, 1, 1, 1) so they broadcast over its image (ddpm.extract "
+                             "does both); use the cumulative alpha-bar, not the one-step alphas or betas"))
 
     # statistics of the noise q_sample draws itself
     ts = _steps_with_abar(sched)  # (3,)
@@ -171,8 +179,9 @@ def check_q_sample(q_sample, seed: int = 0, shape_=(4, 1, 8, 8), T: int = 50, n_
                          hint="the signal is scaled by sqrt(alphas_cumprod[t]), not by alphas_cumprod[t]"))
     results.append(close(f"variance of x_t over {n} draws", xs.var(0), var_exp,
                          atol=float(5 * var_exp.max() * math.sqrt(2 / n)), rtol=0,
-                         hint="noise = torch.randn_like(x0) when none is given, scaled by "
-                              "sqrt(1 - alphas_cumprod[t]) so that the variance is 1 - alphas_cumprod[t]"))
+                         hint="when noise is None, draw fresh standard normal noise shaped like x0; its "
+                              "coefficient is the square root of 1 - alpha-bar_t, so that the variance of x_t "
+                              "is 1 - alpha-bar_t"))
     return results
 
 
@@ -201,7 +210,9 @@ def check_p_sample(p_sample, seed: int = 0, shape_=(5, 1, 8, 8), T: int = 50) ->
     z = torch.tensor([1.0, -1.0]).reshape(1, 1, 1, 2)
     out = p_sample(ex["x1"].clone(), ex["t"].clone(), ex["eps"].clone(), ex["sched"], z.clone())
     results.append(close("hand-worked example reversed with the true eps gives x0", out, ex["x0"], atol=1e-4,
-                         hint="mean = (x_t - beta_t / sqrt(1 - alphas_cumprod[t]) * eps) / sqrt(alphas[t])"))
+                         hint="with the true eps one reverse step gives x0 back: the noise is weighted by beta_t "
+                              "over the SQUARE ROOT of 1 - alpha-bar_t, and the result is divided by "
+                              "sqrt(alpha_t), not multiplied"))
 
     g = torch.Generator().manual_seed(seed)
     sched = _test_schedule(T)
@@ -213,22 +224,24 @@ def check_p_sample(p_sample, seed: int = 0, shape_=(5, 1, 8, 8), T: int = 50) ->
     out = p_sample(x_t.clone(), t.clone(), eps.clone(), sched, torch.zeros(shape_))
     results.append(shape("output shape = x_t shape", out, shape_, "return a tensor shaped like x_t"))
     results.append(close(f"mean (z = 0) for t = {t.tolist()}", out, ddpm.p_mean(x_t, t, eps, sched), atol=1e-4,
-                         hint="mean = sqrt_recip_alphas[t] * (x_t - betas[t] / sqrt_one_minus_alphas_cumprod[t]"
-                              " * eps), coefficients reshaped to (B, 1, 1, 1)"))
+                         hint="the mean (eq. 11) removes the scaled predicted noise from x_t, then undoes one "
+                              "step's shrinking; look up every coefficient at each sample's own t, shaped "
+                              "(B, 1, 1, 1)"))
     t_mix = t.clone()
     t_mix[0] = 0
     out = p_sample(x_t.clone(), t_mix.clone(), eps.clone(), sched, z.clone())
     results.append(close(f"x_(t-1) with a given z for t = {t_mix.tolist()}", out,
                          ddpm.p_sample(x_t, t_mix, eps, sched, noise=z, var_type="posterior"), atol=1e-4,
-                         hint="add sigma_t * z with sigma_t = sqrt(posterior_variance[t]) "
-                              "(the standard deviation, not the variance, and not sqrt(betas[t]))"))
+                         hint="the noise term is z times a standard deviation: the square root of the schedule's "
+                              "posterior variance at t (not the variance itself, and not built from betas)"))
     clipped = _clipped_variance(sched)
     t0 = torch.zeros(B, dtype=torch.long)
     out = p_sample(x_t.clone(), t0, eps.clone(), clipped, z.clone())
     results.append(close("t = 0 adds no noise (tested with posterior_variance[0] > 0)", out,
                          ddpm.p_mean(x_t, t0, eps, clipped), atol=1e-4,
-                         hint="multiply the noise term by (t > 0).float().reshape(-1, 1, 1, 1): the last step "
-                              "returns the mean"))
+                         hint="the last step returns the mean: switch the noise term off, sample by sample, "
+                              "where t = 0 (a mask over the batch), rather than trusting posterior_variance[0] "
+                              "to be 0"))
     return results
 
 
@@ -267,8 +280,9 @@ def check_time_unet(cls, seed: int = 0, chs=(8, 16), T: int = 100, batch: int = 
         expected = ref(x, t)
     results.append(shape("output shape (B, 1, H, W)", out, (batch, 1, size, size)))
     results.append(close(f"output with the reference's weights (t = {t.tolist()})", out, expected, atol=1e-5,
-                         hint="scale t to t / T as a (B, 1) float, add t_emb1(t) to the middle features and "
-                              "t_emb2(t) to the output of up1"))
+                         hint="the step enters as a (B, 1) float scaled into [0, 1) by the number of steps; one "
+                              "embedding is added to the middle block's output, the other to the first up "
+                              "block's output (after each block, not before)"))
     with torch.no_grad():
         other = model(x.clone(), (T - 1 - t).clone())
     diff = float((other - out).abs().max()) if torch.is_tensor(other) and torch.is_tensor(out) else 0.0
@@ -297,17 +311,19 @@ def check_noise_loss(noise_loss, seed: int = 0, shape_=(6, 1, 8, 8), T: int = 50
     loss = noise_loss(eps_fixed, x0.clone(), sched, t.clone(), noise.clone())
     results.append(true("returns a scalar tensor", torch.is_tensor(loss) and loss.ndim == 0,
                         tuple(loss.shape) if torch.is_tensor(loss) else type(loss).__name__, "()",
-                        "return F.mse_loss(...) (a 0-dim tensor), not a Python float or a per-sample vector"))
+                        "one 0-dim tensor for the whole batch (the mean over every element), not a Python "
+                        "float or a per-sample vector"))
     results.append(close("loss for a fixed eps_fn", loss, ddpm.noise_loss(eps_fixed, x0, sched, t=t, noise=noise),
-                         atol=1e-5, hint="x_t = q_sample(x0, t, sched, noise); the target is the noise, not x0; "
-                                         "average over all elements (F.mse_loss)"))
+                         atol=1e-5, hint="noise x0 first with the given t and noise (q_sample) and feed that "
+                                         "to eps_fn; the target is the noise, not x0; average the squared error "
+                                         "over all elements, not a sum"))
     torch.manual_seed(seed)
     net = unet.TimeUNet(shape_[1], (8, 16), T=T).eval()
     loss = noise_loss(net, x0.clone(), sched, t.clone(), noise.clone())
     with torch.no_grad():
         expected = ddpm.noise_loss(net, x0, sched, t=t, noise=noise)
     results.append(close("loss for a small TimeUNet", loss.detach() if torch.is_tensor(loss) else loss, expected,
-                         atol=1e-5, hint="call eps_fn(x_t, t) with the noisy image and the steps"))
+                         atol=1e-5, hint="the model must see the noisy image and the steps t, not x0"))
     results.append(true("the loss keeps the gradient (training needs it)",
                         torch.is_tensor(loss) and loss.requires_grad, hint="do not call .item() or .detach()"))
     perfect = noise_loss(lambda x, tt: noise, x0.clone(), sched, t.clone(), noise.clone())
