@@ -71,7 +71,8 @@ def check_gelu_conv_block(cls, seed: int = 0, in_ch: int = 3, out_ch: int = 16, 
                          "3x3 conv with padding=1 keeps H and W"))
     results.append(true("no BatchNorm (running statistics)",
                         not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in block.modules()),
-                        hint="use nn.GroupNorm(groups, out_ch): BatchNorm mixes the samples of a batch"))
+                        hint="normalise with GroupNorm, not BatchNorm: BatchNorm mixes the samples of a batch "
+                             "and keeps running statistics"))
     norms = [m for m in block.modules() if isinstance(m, nn.GroupNorm)]
     results.append(true("one nn.GroupNorm with num_groups=groups",
                         len(norms) == 1 and norms[0].num_groups == groups and norms[0].num_channels == out_ch,
@@ -83,7 +84,8 @@ def check_gelu_conv_block(cls, seed: int = 0, in_ch: int = 3, out_ch: int = 16, 
                          atol=1e-5, hint="normalise each sample on its own (GroupNorm), not across the batch"))
     ref = _seeded(blocks.GELUConvBlock, seed, in_ch, out_ch, groups)
     loaded = _load_same_weights("parameter names match the reference (self.model = nn.Sequential(conv, norm, act))",
-                                block, ref, "put Conv2d, GroupNorm, GELU in that order in self.model = nn.Sequential(...)")
+                                block, ref, "keep the three layers (conv, norm, activation, in that order) in one "
+                                "Sequential stored as self.model, with no other modules")
     results.append(loaded)
     if loaded.ok:
         with torch.no_grad():
@@ -107,29 +109,34 @@ def check_rearrange_pool_block(cls, seed: int = 0, in_ch: int = 4, out_ch: int =
     with torch.no_grad():
         out = block(x)
     results.append(shape("output shape (B, out_ch, H/2, W/2)", out, (batch, out_ch, size // 2, size // 2),
-                         "rearrange to (B, 4*in_ch, H/2, W/2), then conv_block(4 * in_ch, out_ch)"))
+                         "space-to-depth halves H and W and multiplies the channels by 4, so the conv block "
+                         "after it must take 4 times in_ch channels"))
     if not hasattr(block, "rearrange"):
         return results + [Result("self.rearrange exists", False, None, None, "",
                                  "store the einops Rearrange layer as self.rearrange")]
     with torch.no_grad():
         r = block.rearrange(x)  # (B, 4C, H/2, W/2)
     results.append(shape("rearranged shape (B, 4*in_ch, H/2, W/2)", r, (batch, 4 * in_ch, size // 2, size // 2),
-                         "'b c (h p1) (w p2) -> b (c p1 p2) h w' with p1 = p2 = 2"))
+                         "each 2x2 patch of pixels becomes 4 channels: split H and W into (blocks of 2) in the "
+                         "einops pattern and move the two patch axes into the channels"))
     if tuple(r.shape) == (batch, 4 * in_ch, size // 2, size // 2):
         results.append(close("lossless: nn.PixelShuffle(2) puts every pixel back", F.pixel_shuffle(r, 2), x,
                              atol=0, rtol=0, hint="each 2x2 patch must go to 4 channels: (h p1), not (p1 h)"))
         results.append(close("rearrange equals nn.PixelUnshuffle(2)", r, F.pixel_unshuffle(x, 2), atol=0, rtol=0,
-                             hint="channel order (c p1 p2) and patches (h p1) (w p2)"))
+                             hint="PixelUnshuffle's channel order keeps each input channel's 4 patch pixels "
+                                  "together: the channel axis first, then the patch row, then the patch column"))
         results.append(close("nothing is thrown away (sum of squares kept)", (r ** 2).sum(), (x ** 2).sum(),
                              atol=1e-3, hint="rearranging only moves values; max-pool would keep 1 in 4"))
     ref = _seeded(blocks.RearrangePoolBlock, seed, in_ch, out_ch, groups)
     loaded = _load_same_weights("parameter names match the reference (self.rearrange, self.conv)", block, ref,
-                                "self.conv = conv_block(4 * in_ch, out_ch, groups)")
+                                "store the two modules as self.rearrange and self.conv; build the conv with the "
+                                "conv_block argument (not a fixed class), for the rearranged channels and groups")
     results.append(loaded)
     if loaded.ok:
         with torch.no_grad():
             results.append(close("same weights -> same output as helpers.blocks.RearrangePoolBlock", block(x),
-                                 ref(x), atol=1e-5, hint="forward: self.conv(self.rearrange(x))"))
+                                 ref(x), atol=1e-5, hint="forward rearranges first, then applies the conv block, "
+                                 "with nothing in between"))
     return results
 
 
@@ -158,11 +165,13 @@ def check_sinusoidal_embedding(cls, seed: int = 0, dim: int = 32, T: int = 1000,
     dists = torch.cdist(table, table) + torch.eye(T) * 1e9  # (T, T), diagonal masked
     results.append(true(f"clearly distinct for every t in [0, {T})", bool(dists.min() > 0.05),
                         f"closest pair {dists.min().item():.2g} apart", "> 0.05 (Euclidean)",
-                        "the frequencies must differ (w_i = 10000^(-i/(half-1)), i = 0..half-1)"))
+                        "the frequencies must differ: geometrically spaced from 1 down to 1/10000 over the "
+                        "half-dimension (the formula above the cell), applied to the integer step t, not t / T"))
     results.append(close("t = 0 gives [0, ..., 0, 1, ..., 1]", table[0], ref(all_t[:1])[0], atol=1e-6,
                          hint="sin part first, then cos part"))
     results.append(close("equals helpers.blocks.SinusoidalPositionEmbedBlock", out, ref(t), atol=1e-3,
-                         hint="[sin(t*w) | cos(t*w)] concatenated (not interleaved), w_i = 10000**(-i/(half-1))"))
+                         hint="all the sines first, then all the cosines (concatenated, not interleaved); check "
+                              "the exponent of the frequencies: i / (half - 1), as in the formula above the cell"))
     return results
 
 
@@ -191,17 +200,21 @@ def check_residual_conv_block(cls, seed: int = 0, ch: int = 8, out_ch: int = 16,
         x = torch.randn(batch, cin, size, size, generator=g)  # (B, C, H, W)
         with torch.no_grad():
             out = block(x)
-        results.append(shape(f"{label}: output shape", out, (batch, cout, size, size), "out = skip(x) + branch(x)"))
+        results.append(shape(f"{label}: output shape", out, (batch, cout, size, size),
+                             "the output is the sum of the two paths, so both must give out_ch channels at the "
+                             "input's H and W"))
         ref = _seeded(blocks.ResidualConvBlock, seed, cin, cout, groups)
         loaded = _load_same_weights(f"{label}: parameter names match (self.branch, self.skip)", block, ref,
-                                    "self.branch = nn.Sequential(conv_block(in, out), conv_block(out, out)); "
-                                    "self.skip = nn.Identity() or nn.Conv2d(in, out, 1)")
+                                    "self.branch holds the two conv blocks in a Sequential (the first changes the "
+                                    "channels, the second keeps them); self.skip is an identity when the channels "
+                                    "match, else a 1x1 conv")
         results.append(loaded)
         if not loaded.ok:
             continue
         with torch.no_grad():
             results.append(close(f"{label}: same weights -> same output as the reference", block(x), ref(x),
-                                 atol=1e-5, hint="add the two paths: self.skip(x) + self.branch(x)"))
+                                 atol=1e-5, hint="add the two paths, each applied to the same input x (not "
+                                 "one after the other, and not the branch alone)"))
             block.load_state_dict(_zero_branch(ref.state_dict()))
             zeroed = block(x)
         if cin == cout:
@@ -211,11 +224,13 @@ def check_residual_conv_block(cls, seed: int = 0, ch: int = 8, out_ch: int = 16,
             skip = getattr(block, "skip", None)
             is_1x1 = isinstance(skip, nn.Conv2d) and tuple(skip.kernel_size) == (1, 1)
             results.append(true(f"{label}: skip is a 1x1 nn.Conv2d", is_1x1, type(skip).__name__, "Conv2d(k=1)",
-                                "nn.Conv2d(in_ch, out_ch, kernel_size=1) matches the channel counts"))
+                                "when the channel counts differ the skip must change them: a convolution with "
+                                "kernel size 1 from in_ch to out_ch, not 3x3"))
             if is_1x1:
                 results.append(close(f"{label}: branch zeroed -> the block is its 1x1 skip", zeroed,
                                      F.conv2d(x, skip.weight, skip.bias), atol=1e-5,
-                                     hint="out = skip(x) + branch(x)"))
+                                     hint="with the branch at zero only the skip is left: the skip takes x itself "
+                                          "and its output is added to the branch's"))
     return results
 
 
@@ -239,7 +254,9 @@ def check_ddim_step(fn, seed: int = 0, T: int = 1000) -> list[Result]:
     got = fn(x_t, t, t_prev, eps, sched, eta=0.0)
     want = ddpm.ddim_step(x_t, t, t_prev, eps, sched, eta=0.0)
     results.append(close(f"eta=0, t={t} -> t_prev={t_prev}: equals the reference", got, want, atol=1e-4,
-                         hint="sqrt(abar_prev) * x0_hat + sqrt(1 - abar_prev) * eps with abar = alphas_cumprod"))
+                         hint="estimate x0 from x_t and eps, then put it back at the noise level of t_prev: "
+                              "both coefficients are square roots of alpha-bar terms at t_prev, and alpha-bar is "
+                              "alphas_cumprod, not alphas"))
     got2 = fn(x_t, t, t_prev, eps, sched, eta=0.0, noise=z)
     results.append(close("eta=0 is deterministic: the noise argument is ignored", got2, got, atol=1e-6,
                          hint="sigma_t = eta * (...) is 0 when eta = 0, so no noise is added"))
@@ -249,8 +266,9 @@ def check_ddim_step(fn, seed: int = 0, T: int = 1000) -> list[Result]:
     got = fn(x_t, t, t_prev, eps, sched, eta=1.0, noise=z)
     want = ddpm.ddim_step(x_t, t, t_prev, eps, sched, eta=1.0, noise=z)
     results.append(close(f"eta=1, t={t} -> t_prev={t_prev}: equals the reference (same noise)", got, want,
-                         atol=1e-4, hint="sigma = eta*sqrt((1-abar_prev)/(1-abar_t))*sqrt(1-abar_t/abar_prev); "
-                                         "direction sqrt(1 - abar_prev - sigma^2) * eps"))
+                         atol=1e-4, hint="sigma is eta times the DDPM posterior standard deviation between t and "
+                                         "t_prev (eq. 16, with its square roots); the eps direction gets the "
+                                         "variance left after sigma^2, and sigma multiplies the given noise"))
     # one step at a time with eta = 1 is DDPM: the same mean and the posterior variance
     mean = fn(x_t, t, t - 1, eps, sched, eta=1.0, noise=torch.zeros_like(z))
     results.append(close("eta=1, t -> t-1: the mean equals DDPM's p_mean", mean, ddpm.p_mean(x_t, t, eps, sched),
@@ -259,7 +277,8 @@ def check_ddim_step(fn, seed: int = 0, T: int = 1000) -> list[Result]:
     sigma = ((noisy - mean) * z).sum() / (z * z).sum()  # least-squares scale of the added noise
     results.append(close("eta=1, t -> t-1: the added noise has the posterior variance", sigma ** 2,
                          sched.posterior_variance[t], atol=1e-6, rtol=1e-3,
-                         hint="add sigma * noise with sigma^2 = (1-abar_prev)/(1-abar_t) * (1 - abar_t/abar_prev)"))
+                         hint="one step with eta = 1 adds noise with DDPM's posterior variance: sigma is a "
+                              "standard deviation (check the square roots) and it multiplies the noise argument"))
     return results
 
 
@@ -302,9 +321,11 @@ def check_ddim_sample(fn, seed: int = 0, T: int = 200, steps: int = 10, shape_=(
     results.append(shape("output shape", got, shape_, "return x after the last step"))
     results.append(true(f"{steps} network calls at the timesteps ddim_timesteps(T, {steps})", ts == want_ts,
                         ts if len(ts) <= 12 else f"{len(ts)} calls", want_ts,
-                        "loop over ts = ddim_timesteps(sched.T, steps); t_prev is the next entry, -1 after the last"))
+                        "take the steps from ddim_timesteps for sched.T and steps, noisiest first; each step jumps "
+                        "to the next entry, and the last one to -1 (x0)"))
     results.append(close("eta=0: equals helpers.ddpm.ddim_sample (same starting noise)", got, want, atol=1e-4,
-                         hint="x_T = torch.randn(shape, generator=generator); clamp to [-1, 1] at the end"))
+                         hint="start from standard normal noise drawn with the given generator (before any other "
+                              "draw), and clamp the final images to [-1, 1]"))
     exact, _ = run(fn, 0.0, s=0.0, step_fn=ddpm.ddim_step)
     results.append(close("eta=0 with the exact eps of a one-image data set lands on that image", exact, x0, atol=1e-3,
                          hint="DDIM with eta = 0 follows the deterministic path to x0_hat"))
@@ -313,6 +334,7 @@ def check_ddim_sample(fn, seed: int = 0, T: int = 200, steps: int = 10, shape_=(
     got1, _ = run(fn, 1.0, step_fn=ddpm.ddim_step)
     want1, _ = run(lambda *a, **k: ddpm.ddim_sample(*a, progress=False, **k), 1.0)
     results.append(close("eta=1: equals the reference (same generator, same noise order)", got1, want1, atol=1e-4,
-                         hint="draw x_T first, then one torch.randn(shape, generator=generator) per step "
-                              "when eta > 0, and pass it as noise="))
+                         hint="every random number comes from the given generator, in the reference's order: "
+                              "x_T first, then one fresh noise tensor per step when eta > 0, handed to the step "
+                              "function as its noise"))
     return results
