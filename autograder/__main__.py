@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit 0 even when files were not understood (they are still listed) or nothing was graded")
     g.add_argument("--lms-export", action="append", default=[], choices=("canvas", "moodle"),
                    help="also write this LMS's grade import CSV (default: the LMS the submissions came from)")
+    g.add_argument("--gradebook", type=Path, metavar="DB",
+                   help="also write the grades into this nbgrader gradebook.db (created when missing; "
+                        "formgrader and `nbgrader export` then show them, 06's gate as its own line)")
     g.add_argument("--source", type=Path, default=SOURCE_DIR, help="instructor notebooks (default: autograder/source)")
     g.add_argument("--no-resume", action="store_true", help="regrade everything, ignoring earlier results")
     g.add_argument("--strict", action="store_true", help="exit 1 unless every submission is 'graded'")
@@ -79,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("merge", help="rebuild grades.csv and the summary from an output folder's results/")
     m.add_argument("out", type=Path)
+    m.add_argument("--gradebook", type=Path, metavar="DB", help="also write the grades into this nbgrader gradebook.db")
+    m.add_argument("--source", type=Path, default=SOURCE_DIR, help="instructor notebooks (for --gradebook)")
 
     sub.add_parser("sandbox", help="report which sandbox level this machine supports")
 
@@ -131,7 +136,7 @@ def cmd_grade(a) -> int:
     results, info = grade_class(inputs, out, assignment=a.assignment, workers=a.workers, settings=settings,
                                 source_dir=a.source, roster=roster, resume=not a.no_resume, device=a.device,
                                 progress=not a.quiet, header=header, exclude=demo.exclude if a.demo else None,
-                                lms_export=a.lms_export)
+                                lms_export=a.lms_export, gradebook=a.gradebook)
     if info.get("interrupted"):
         print(f"\ninterrupted: {info.get('remaining', '?')} submission(s) left; run the same command again "
               f"to resume (finished results are kept in {out}/results/)", file=sys.stderr)
@@ -140,7 +145,7 @@ def cmd_grade(a) -> int:
     lms_files = {"canvas": "canvas_grades.csv", "moodle": "moodle_grading_worksheet_<assignment>.csv"}
     print(f"\nwrote {out}/grades.csv, grades_by_test.csv, summary.txt, feedback/, gradescope/"
           + "".join(f", {lms_files[x]}" for x in info.get("lms_files", [])) + f" ({info['seconds']:.0f} s)")
-    rc = _collection_rc(a, inputs, info, results)
+    rc = _collection_rc(a, inputs, info, results) | _gradebook_rc(info.get("gradebook"))
     if a.demo:
         lines, ok = demo.check(results)
         print("\n".join(lines))
@@ -171,7 +176,23 @@ def _collection_rc(a, inputs, info, results) -> int:
     return 1 if (skipped or not graded) and not a.allow_skipped else 0
 
 
+def _gradebook_rc(gb: dict | None) -> int:
+    if not gb:
+        return 0
+    if "error" in gb:
+        print(f"\nthe grades were not written into {gb['path']}: {gb['error']}. grades.csv is complete; "
+              f"fix the database (a path nbgrader can open, not locked by formgrader) and run "
+              f"`python -m autograder merge <out> --gradebook {gb['path']}`", file=sys.stderr)
+        return 1
+    print(f"wrote {gb['submissions']} submission(s) of {gb['students']} student(s) into {gb['path']}"
+          + (f" ({gb['needs_manual_grade']} grade(s) left for a manual grade: harness errors)"
+             if gb["needs_manual_grade"] else ""))
+    return 0
+
+
 def cmd_merge(a) -> int:
+    from .grade import to_gradebook
+    from .release import build_bundle
     from .report import write_all
     latest = {}
     for p in sorted(Path(a.out, "results").glob("*/*.json")):
@@ -179,8 +200,13 @@ def cmd_merge(a) -> int:
         k = (r["student"], r["assignment"])
         if k not in latest or p.stat().st_mtime > latest[k][0]:
             latest[k] = (p.stat().st_mtime, r)
-    print(write_all([r for _, r in latest.values()], Path(a.out)), end="")
-    return 0
+    results = [r for _, r in latest.values()]
+    print(write_all(results, Path(a.out)), end="")
+    if not a.gradebook:
+        return 0
+    bundles = {aid: build_bundle(aid, Path(a.out) / ".bundles", a.source) for aid in sorted({r["assignment"] for r in results})
+               if (Path(a.source) / aid).is_dir()}
+    return _gradebook_rc(to_gradebook(results, a.gradebook, bundles))
 
 
 def cmd_sandbox(a) -> int:

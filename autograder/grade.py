@@ -67,9 +67,11 @@ def _hide_list(paths, needed) -> list[str]:
 def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, workers: int | None = None,
                 settings: Settings | None = None, source_dir: Path = SOURCE_DIR, roster: Path | None = None,
                 resume: bool = True, device: str = "auto", progress: bool = True,
-                header: str = "", log=print, exclude=None, lms_export=()) -> tuple[list[dict], dict]:
+                header: str = "", log=print, exclude=None, lms_export=(), gradebook: Path | None = None,
+                ) -> tuple[list[dict], dict]:
     """Grade everything under `inputs`; returns (results, run info). `lms_export`: LMSs whose
-    grade import files to write besides grades.csv (default: those the submissions came from)."""
+    grade import files to write besides grades.csv (default: those the submissions came from).
+    `gradebook`: an nbgrader gradebook.db to write the grades into too (autograder/gradebook.py)."""
     settings = settings or Settings()
     out = Path(out).resolve()
     source_dir = Path(source_dir).resolve()
@@ -141,7 +143,18 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
         extra += lms.write_exports(results, out, col.people, which)
     info["lms_files"] = which
     info["summary"] = write_all(results, out, extra=extra, header=header)
+    if gradebook:
+        info["gradebook"] = to_gradebook(results, gradebook, bundles)
     return results, info
+
+
+def to_gradebook(results: list[dict], db: Path, bundles: dict) -> dict:
+    """Write into nbgrader's gradebook; a failure is reported, not raised (grades.csv is written)."""
+    from .gradebook import write_gradebook
+    try:
+        return {"path": str(db), **write_gradebook(results, db, bundles)}
+    except Exception as exc:  # noqa: BLE001 - a locked or foreign database must not lose the run
+        return {"path": str(db), "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _plan(subs, miss, bundles, settings, *, level, out, inbox, hide, cands, resume, source_dir):

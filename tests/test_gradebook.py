@@ -60,3 +60,31 @@ def test_a_harness_error_is_left_for_a_manual_grade(graded_demo, tmp_path):
     with Gradebook(f"sqlite:///{db}") as gb:
         sub = gb.find_submission("02_diffusion_models", "complete")
         assert sub.needs_manual_grade and sub.score == 0 and sub.max_score == 13
+
+
+@pytest.mark.slow
+def test_merge_writes_the_gradebook_from_the_command_line(graded_demo, tmp_path):
+    """`python -m autograder merge OUT --gradebook DB` (grade takes the same flag): what a course
+    that keeps nbgrader's gradebook runs after grading."""
+    import shutil
+    import subprocess
+    import sys
+    out, results, bundles, rows = _demo(graded_demo)
+    copy_out = tmp_path / "out"
+    shutil.copytree(out / "results", copy_out / "results")   # merge rewrites grades.csv: not the shared run's
+    db = tmp_path / "course" / "gradebook.db"
+    db.parent.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "autograder", "merge", str(copy_out), "--gradebook", str(db)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"into {db}" in proc.stdout
+    want = {(r["student"], r["assignment"]): (float(r["score"]), float(r["max_score"]))
+            for r in rows if r["status"] != "missing"}
+    assert read_totals(db) == want
+    # a database nbgrader cannot open: reported with what to do, exit 1, grades.csv still written
+    bad = tmp_path / "not_a_db"
+    bad.write_text("this is not sqlite")
+    proc = subprocess.run([sys.executable, "-m", "autograder", "merge", str(copy_out), "--gradebook", str(bad)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "were not written into" in proc.stderr and "merge" in proc.stderr
+    assert (copy_out / "grades.csv").is_file()
