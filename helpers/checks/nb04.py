@@ -68,7 +68,8 @@ def check_conditioning(one_hot_fn: Callable, unet_cls: type, seed: int = 0, batc
         res.append(true("one_hot is a float tensor", oh.is_floating_point(), oh.dtype, "a float dtype",
                         hint="the context is multiplied by the mask and fed to nn.Linear: use .float()"))
         res.append(close("one_hot values", oh, expected_oh, atol=0,
-                         hint="row i has a single 1 in column labels[i]; F.one_hot(labels, n_classes)"))
+                         hint="row i has a single 1 in column labels[i] and zeros elsewhere (PyTorch's one_hot "
+                              "function does this)"))
 
     res.append(defined_in_notebook("U-Net class written in this notebook", unet_cls))
     ref = _tiny_ref(in_ch, n_classes, seed)
@@ -76,8 +77,8 @@ def check_conditioning(one_hot_fn: Callable, unet_cls: type, seed: int = 0, batc
     missing, unexpected = model.load_state_dict(ref.state_dict(), strict=False)
     res.append(true("same parameter names as ConditionalUNet", not missing and not unexpected,
                     f"missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}", "none",
-                    hint="self.c_embs = nn.ModuleList([EmbedBlock(c_dim, ch) for ch in widths]): one "
-                         "context embedding per level, in level order"))
+                    hint="one context EmbedBlock per level (from c_dim to that level's width, in level order), "
+                         "registered in an nn.ModuleList named self.c_embs, like the given t_embs"))
     if missing or unexpected:
         return res
     model.eval()
@@ -94,10 +95,12 @@ def check_conditioning(one_hot_fn: Callable, unet_cls: type, seed: int = 0, batc
         got_zero = model(x, t, torch.zeros_like(c), torch.ones(batch, 1))
     res.append(shape("output shape", got, x.shape))
     res.append(close("output with the context kept", got_keep, want_keep, atol=1e-4, rtol=1e-3,
-                     hint="the context SCALES the features and the time SHIFTS them: "
-                          "film(h, i) returns self.c_embs[i](c) * h + self.t_embs[i](te)"))
+                     hint="the context SCALES the features and the time SHIFTS them: at level i, h is "
+                          "multiplied by that level's context embedding, then that level's time embedding is "
+                          "added (the context is not added, and the scale is not 1 + the embedding)"))
     res.append(close("output with mixed c_mask (1 keep, 0 drop)", got, want, atol=1e-4, rtol=1e-3,
-                     hint="multiply the context by the mask first: c = c.float() * c_mask.reshape(-1, 1)"))
+                     hint="multiply the context by the mask before any embedding, the mask shaped (B, 1) so "
+                          "that each sample keeps or drops its own label"))
     res.append(close("c_mask = 0 is the same as a zero context", got_drop, got_zero, atol=1e-5, rtol=1e-4,
                      hint="a dropped context must become the zero vector before the embedding"))
     return res
@@ -111,7 +114,8 @@ def check_context_mask(mask_fn: Callable, seed: int = 0, drop_prob: float = 0.1,
     probability 1 - drop_prob, reproducible from the generator."""
     res: list[Result] = []
     m = mask_fn(batch, drop_prob, generator=_gen(seed))
-    res.append(shape("shape (B, 1)", m, (batch, 1), hint="torch.full((batch_size, 1), ...): one value per sample"))
+    res.append(shape("shape (B, 1)", m, (batch, 1),
+                     hint="one value per sample, as a column: (batch_size, 1), not (batch_size,)"))
     if not torch.is_tensor(m):
         return res
     res.append(true("float dtype", m.is_floating_point(), m.dtype, "float32",
@@ -119,7 +123,8 @@ def check_context_mask(mask_fn: Callable, seed: int = 0, drop_prob: float = 0.1,
     big = mask_fn(n, drop_prob, generator=_gen(seed)).double()
     res.append(true("values are only 0 and 1", bool(((big == 0) | (big == 1)).all()),
                     sorted(set(big.flatten()[:1000].tolist()))[:4], [0.0, 1.0],
-                    hint="a Bernoulli draw: torch.bernoulli(probabilities) or (torch.rand(...) < p).float()"))
+                    hint="draw a 0/1 coin per sample (a Bernoulli draw, or uniform numbers compared with a "
+                         "probability), not the probabilities themselves"))
     keep = 1.0 - drop_prob
     tol = 5 * math.sqrt(keep * (1 - keep) / n) + 1e-9  # 5 binomial standard deviations
     res.append(close(f"fraction kept over {n:,} draws (drop_prob={drop_prob:g})", big.mean().item(), keep,
@@ -204,15 +209,17 @@ def check_guided_eps_fn(make_eps_fn: Callable, seed: int = 0, w: float = 2.0, ba
                          hint="concatenate the conditional and unconditional inputs into ONE batch of 2B and "
                               "call the model once (twice the batch, half the calls)"))
         res.append(equal("batch size of that call", calls[0] if calls else None, 2 * batch,
-                         hint="torch.cat([x, x]), torch.cat([t, t]), torch.cat([c, c]) and a (2B, 1) mask "
-                              "of B ones then B zeros"))
+                         hint="the doubled batch holds x, t and c twice, with a (2B, 1) mask that keeps the "
+                              "context in the first half and drops it in the second"))
         res.append(close(f"guided noise at w = {w:g}", got, want, atol=1e-4, rtol=1e-4,
-                         hint="(1 + w) * eps_cond - w * eps_uncond, with eps_cond from c_mask = 1 and "
-                              "eps_uncond from c_mask = 0; split the output with .chunk(2)"))
+                         hint="guidance pushes AWAY from the unconditional prediction: the conditional half "
+                              "(mask 1) gets weight 1 + w and the unconditional half (mask 0) -w; split the "
+                              "output in the same order as the mask"))
         ones = torch.ones(batch, 1)
         got0 = make_eps_fn(model, c, 0.0)(x, t)
         res.append(close("w = 0 gives the conditional prediction", got0, base(x, t, c, ones), atol=1e-4, rtol=1e-4,
-                         hint="w = 0 must be exactly eps_cond: (1 + 0) * eps_cond - 0 * eps_uncond"))
+                         hint="w = 0 must give exactly the conditional prediction: the weights are 1 + w and "
+                              "-w (not w and 1 - w)"))
     return res
 
 
@@ -237,9 +244,10 @@ def check_guidance_sweep(sweep_fn: Callable, seed: int = 0, ws=(0.0, 3.0), n_cla
                     hint="ddim_sample clamps to [-1, 1] (clip=True); do not rescale"))
     for i, w in enumerate(ws):
         res.append(close(f"samples at w = {w:g}", got[i], want[i], atol=1e-4, rtol=1e-4,
-                         hint="labels = arange(n_classes).repeat_interleave(n_per_class) as one-hot; a fresh "
-                              "torch.Generator().manual_seed(seed) for EVERY w; "
-                              "ddim_sample(make_eps_fn(model, c, w), (N, *img_shape), sched, steps, generator=g)"))
+                         hint="the labels run class by class (n_per_class of class 0, then of class 1, ...), "
+                              "one-hot; every w starts from the SAME noise, so seed a fresh generator with seed "
+                              "for EACH w; sample with ddim_sample from the guided noise make_eps_fn builds for "
+                              "that w, with the given steps"))
     return res
 
 
