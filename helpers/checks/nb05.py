@@ -44,12 +44,13 @@ def check_cosine_similarity_matrix(fn, seed: int = 0, n: int = 5, m: int = 7, d:
     a, b = _scaled_rows(g, n, d), _scaled_rows(g, m, d)  # (N, D), (M, D)
     out = fn(a, b)
     results.append(shape("shape (N, M): one row per a_i, one column per b_j", out, (n, m),
-                         "a @ b.T gives (N, M); a.T @ b would be (D, D)"))
+                         "every row of a meets every row of b: (N, D) against (M, D) gives (N, M), not (D, D)"))
     if tuple(getattr(out, "shape", ())) != (n, m):
         return results
     results.append(finite("finite values", out))
     results.append(close("equals helpers.clip.cosine_similarity_matrix", out, clip.cosine_similarity_matrix(a, b),
-                         atol=1e-5, hint="divide every row of a and of b by its own L2 norm (dim=-1), then a @ b.T"))
+                         atol=1e-5, hint="scale every row of a and of b to unit length (its own L2 norm, along the "
+                         "features), then take all the dot products between them"))
     results.append(close("does not depend on the lengths of the vectors: sim(3a, b/2) = sim(a, b)",
                          fn(3 * a, b / 2), out, atol=1e-5,
                          hint="a plain dot product grows with |a| and |b|: normalise first"))
@@ -92,17 +93,20 @@ def check_contrastive_loss(fn, seed: int = 0, n: int = 6, temperature: float = 0
         return results
     results.append(close("hand-worked 2x2 example (sim [[.5,.1],[.3,.2]], T = 0.1): 0.4429", out2, expected2,
                          atol=1e-4, hint="image->text alone gives 0.6657, text->image alone 0.2201: average both "
-                                         "directions; logits = sim / T"))
+                                         "directions, with the similarities divided by T as the logits"))
     g = torch.Generator().manual_seed(seed)
     sim = _random_sim(g, n)  # (n, n)
     out = fn(sim, temperature)
     results.append(close(f"equals helpers.clip.contrastive_loss on a random {n}x{n} matrix, T = {temperature:g}",
                          out, clip.contrastive_loss(sim, temperature), atol=1e-4,
-                         hint="(F.cross_entropy(sim / T, arange(N)) + F.cross_entropy(sim.T / T, arange(N))) / 2"))
+                         hint="the mean of two cross-entropies over the similarities divided by T: one over "
+                              "the rows (image->text), one over the columns (text->image); the right answer for "
+                              "row i is column i"))
     results.append(close("symmetric: swapping images and texts (sim.T) gives the same loss", fn(sim.T, temperature),
                          out, atol=1e-5, hint="use both the rows (image->text) and the columns (text->image)"))
     results.append(close("temperature divides: loss(2 sim, 2 T) = loss(sim, T)", fn(2 * sim, 2 * temperature),
-                         out, atol=1e-4, hint="logits = sim / temperature (not sim * temperature, and not sim alone)"))
+                         out, atol=1e-4, hint="the logits are the similarities DIVIDED by the temperature (not "
+                         "multiplied by it, and not the similarities alone)"))
     results.append(close(f"also right at T = 1 and T = 0.5",
                          torch.stack([fn(sim, 1.0), fn(sim, 0.5)]),
                          torch.stack([clip.contrastive_loss(sim, 1.0), clip.contrastive_loss(sim, 0.5)]), atol=1e-4,
@@ -110,7 +114,8 @@ def check_contrastive_loss(fn, seed: int = 0, n: int = 6, temperature: float = 0
     perfect = 0.9 * torch.eye(n) - 0.1 * (1 - torch.eye(n))  # matching pairs 0.9, others -0.1
     results.append(true("a perfect alignment at a low temperature gives a loss near 0",
                         float(fn(perfect, 0.05)) < 1e-3, f"{float(fn(perfect, 0.05)):.3g}", "< 0.001",
-                        "the targets are the diagonal: labels = torch.arange(N)"))
+                        "the targets are the diagonal: the right answer for image i is text i (its position "
+                        "in the batch, not a class label)"))
     s = sim.clone().requires_grad_(True)
     loss = fn(s, temperature)
     ok = loss.requires_grad
@@ -159,7 +164,9 @@ def check_zero_shot_predict(fn, seed: int = 0, n: int = 24, k: int = 5, d: int =
     perm = torch.randint(0, k, (k + 3,), generator=g)
     clean = class_emb[perm] * torch.empty(k + 3, 1).uniform_(0.3, 4.0, generator=g)
     results.append(equal("an image equal to a class embedding is predicted as that class",
-                         fn(clean, class_emb).cpu().tolist(), perm.tolist(), "argmax(dim=1), not dim=0"))
+                         fn(clean, class_emb).cpu().tolist(), perm.tolist(),
+                         "take the best class for each image (the argmax over dim 1), not the best image for "
+                         "each class"))
     return results
 
 
@@ -200,23 +207,26 @@ def check_image_context(fn, seed: int = 0, batch: int = 4, size: int = 32, embed
     before = _bn_state(model)
     out = fn(model, x)
     results.append(shape("shape (B, embed_dim)", out, (batch, embed_dim),
-                         "clip_model.encode_image(images) gives (B, D); do not flatten or transpose"))
+                         "clip_model.encode_image already gives (B, D): do not flatten or transpose"))
     if tuple(getattr(out, "shape", ())) != (batch, embed_dim):
         return results
     results.append(close("unit vectors: |c_i| = 1", out.norm(dim=-1), torch.ones(batch), atol=1e-4,
-                         hint="F.normalize(emb, dim=-1): the text embeddings used at sampling time are unit vectors too"))
+                         hint="scale each embedding to unit length along the features: the text embeddings used "
+                              "at sampling time are unit vectors too"))
     results.append(true("no gradient into CLIP (out.requires_grad is False)", not out.requires_grad,
                         hint="wrap the call in torch.no_grad(): CLIP is frozen while the U-Net trains"))
     results.append(true("the model's training/eval mode is restored", model.training,
                         "eval" if not model.training else "train", "train",
-                        "remember was_training = clip_model.training and call clip_model.train(was_training) at the end"))
+                        "note whether the model was in training mode before switching it to eval, and put it "
+                        "back in that mode before returning"))
     after = _bn_state(model)
     results.append(true("BatchNorm running statistics untouched",
                         all(torch.equal(a, b) for a, b in zip(before, after)),
                         hint="call clip_model.eval() before encoding: in train mode BatchNorm updates its statistics"))
     results.append(close("equals the normalised encode_image in eval mode (helpers.clip.image_context)",
                          out.detach(), expected, atol=1e-5,
-                         hint="eval mode (BatchNorm running statistics, no dropout), then F.normalize(dim=-1)"))
+                         hint="encode in eval mode (BatchNorm running statistics, no dropout), then scale each "
+                              "embedding to unit length"))
     one = fn(model, x[:1])
     results.append(close("an image's context does not depend on the rest of the batch", one.detach(),
                          out[:1].detach(), atol=1e-5, hint="in train mode BatchNorm mixes the batch: use eval mode"))
@@ -267,7 +277,8 @@ def check_sample_from_prompt(fn, seed: int = 0, n: int = 3, w: float = 2.0, step
     text = F.normalize(clip.text_context(model, prompt), dim=-1)  # (1, D)
     if not calls:
         results.append(Result("the U-Net is called with a context c", False, "no context", "c (B, D)", "",
-                              "pass c and c_mask to the model: use ddpm.cfg_eps_fn(unet, c, w)"))
+                              "the prompt reaches the U-Net as its context c: build the guided noise with "
+                              "ddpm.cfg_eps_fn, which passes c and c_mask"))
     else:
         c, mask = calls[0]
         kept = c if mask is None else c[mask.flatten() > 0.5]
@@ -278,20 +289,22 @@ def check_sample_from_prompt(fn, seed: int = 0, n: int = 3, w: float = 2.0, step
         if ok_shape:
             results.append(close("the kept context is the normalised text embedding of the prompt", kept,
                                  text.expand_as(kept), atol=1e-4,
-                                 hint="c = F.normalize(clip_model.encode_text([prompt]), dim=-1), repeated n times"))
+                                 hint="the context is the prompt's CLIP text embedding scaled to unit length "
+                                      "(like the image contexts in training), one copy per sample"))
         has_uncond = any(m is not None and bool((m < 0.5).any()) for _, m in calls)
         results.append(true("classifier-free guidance: an unconditional pass (c_mask = 0) is made", has_uncond,
-                            hint="use ddpm.cfg_eps_fn(unet, c, w): it batches the conditional and unconditional passes"))
+                            hint="guide with ddpm.cfg_eps_fn: it batches the conditional and unconditional passes"))
     results.append(close("equals helpers.clip.sample_from_prompt (same seed, w, steps)", out, expected, atol=1e-4,
-                         hint="DDIM (ddpm.ddim_sample, eta=0, clip_x0=True) with "
-                              "generator=torch.Generator().manual_seed(seed) and the guided eps_fn of "
-                              "ddpm.cfg_eps_fn(unet, c, w)"))
+                         hint="sample with ddpm.ddim_sample (eta 0, the predicted x0 clipped at every step) from "
+                              "the guided noise, starting from a fresh generator seeded with seed, with the given "
+                              "steps"))
     with quiet:
         again = fn(spy, model, prompt, sched, n=n, w=w, steps=steps, seed=seed)
         other_prompt = fn(spy, model, other, sched, n=n, w=w, steps=steps, seed=seed)
         w0 = fn(spy, model, prompt, sched, n=n, w=0.0, steps=steps, seed=seed)
     results.append(close("the same seed gives the same images", again, out, atol=1e-5,
-                         hint="draw the starting noise from torch.Generator().manual_seed(seed)"))
+                         hint="draw the starting noise from a generator seeded with seed, not from torch's "
+                              "global random state"))
     results.append(true("another prompt gives other images", not torch.allclose(other_prompt, out, atol=1e-4),
                         hint="the prompt must reach the model through c"))
     results.append(true("the guidance scale w changes the images", not torch.allclose(w0, out, atol=1e-4),
