@@ -13,6 +13,7 @@ STAMP    := $(VENV)/.installed
 SUBMISSIONS ?=
 ASSIGNMENT  ?=
 WORKERS     ?=
+ENGINE      ?=
 PYTEST_ARGS ?=
 
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -25,7 +26,7 @@ help:
 	@echo "make test     run the test suite (creates $(VENV) when missing)"
 	@echo "make lab      start JupyterLab in notebooks/"
 	@echo "make release  regenerate notebooks/ (student copies) from autograder/source/"
-	@echo "make grade    grade the demo class, or SUBMISSIONS=<dir|zip> [ASSIGNMENT=<id>] [WORKERS=N]"
+	@echo "make grade    grade the demo class, or SUBMISSIONS=<dir|zip> [ASSIGNMENT=<id>] [WORKERS=N] [ENGINE=slurm]"
 	@echo "make bench    run the benchmarks and write bench/results/*.json"
 
 $(STAMP): pyproject.toml
@@ -54,7 +55,7 @@ release: $(STAMP)
 	$(PY) -m autograder release
 
 grade: $(STAMP)
-	$(PY) -m autograder grade $(if $(SUBMISSIONS),$(SUBMISSIONS),--demo) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(WORKERS),--workers $(WORKERS))
+	$(PY) -m autograder grade $(if $(SUBMISSIONS),$(SUBMISSIONS),--demo) $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(ENGINE),--engine $(ENGINE))
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -75,6 +75,18 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--zero-reference-calls", action="store_true",
                    help="a TODO whose answer calls the course's reference (helpers) twin earns 0 (default: reported only)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    c = g.add_argument_group("cluster", "grade as one Slurm job array (autograder/README.md, Grading on a cluster)")
+    c.add_argument("--engine", choices=("local", "slurm"), default="local",
+                   help="local: a worker pool on this machine (default); slurm: a task per submission")
+    c.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
+    c.add_argument("--gpus-per-task", type=int, default=0, help="GPUs per Slurm task (default: 0, CPU)")
+    c.add_argument("--cpus-per-task", type=int, default=1, help="CPU cores per Slurm task (default: 1)")
+    c.add_argument("--mem-mb", type=int, default=0, help="real memory per Slurm task in MB (default: 4096)")
+    c.add_argument("--array-limit", type=int, default=0, help="at most this many tasks at once (sbatch's %%N)")
+    c.add_argument("--time", type=int, default=0, metavar="MIN",
+                   help="Slurm time limit per task in minutes (default: the grader's own hard limit)")
+    c.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
+                   help="one more sbatch argument, e.g. --sbatch-arg=--account=course (repeatable)")
 
     w = sub.add_parser("worker", help="grade one job file (the unit of work; for cluster engines)")
     w.add_argument("job", type=Path, nargs="?")
@@ -133,10 +145,26 @@ def cmd_grade(a) -> int:
     if not Path(inputs).exists():
         print(f"no submissions at {inputs}", file=sys.stderr)
         return 2
-    results, info = grade_class(inputs, out, assignment=a.assignment, workers=a.workers, settings=settings,
-                                source_dir=a.source, roster=roster, resume=not a.no_resume, device=a.device,
-                                progress=not a.quiet, header=header, exclude=demo.exclude if a.demo else None,
-                                lms_export=a.lms_export, gradebook=a.gradebook)
+    slurm = None
+    if a.engine == "slurm":
+        from .slurm import SlurmOptions, unavailable
+        why = unavailable()
+        if why:
+            print(f"--engine slurm: {why}. Run this on a machine that can submit jobs (a login node), "
+                  "or grade with --engine local", file=sys.stderr)
+            return 2
+        slurm = SlurmOptions(partition=a.partition, gpus_per_task=a.gpus_per_task, array_limit=a.array_limit or None,
+                             time_min=a.time or None, cpus_per_task=a.cpus_per_task, mem_mb=a.mem_mb or None,
+                             extra=tuple(a.sbatch_arg))
+    from .slurm import SlurmError
+    try:
+        results, info = grade_class(inputs, out, assignment=a.assignment, workers=a.workers, settings=settings,
+                                    source_dir=a.source, roster=roster, resume=not a.no_resume, device=a.device,
+                                    progress=not a.quiet, header=header, exclude=demo.exclude if a.demo else None,
+                                    lms_export=a.lms_export, gradebook=a.gradebook, slurm=slurm)
+    except SlurmError as exc:
+        print(f"--engine slurm: {exc}", file=sys.stderr)
+        return 2
     if info.get("interrupted"):
         print(f"\ninterrupted: {info.get('remaining', '?')} submission(s) left; run the same command again "
               f"to resume (finished results are kept in {out}/results/)", file=sys.stderr)

@@ -68,10 +68,11 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
                 settings: Settings | None = None, source_dir: Path = SOURCE_DIR, roster: Path | None = None,
                 resume: bool = True, device: str = "auto", progress: bool = True,
                 header: str = "", log=print, exclude=None, lms_export=(), gradebook: Path | None = None,
-                ) -> tuple[list[dict], dict]:
+                slurm=None) -> tuple[list[dict], dict]:
     """Grade everything under `inputs`; returns (results, run info). `lms_export`: LMSs whose
     grade import files to write besides grades.csv (default: those the submissions came from).
-    `gradebook`: an nbgrader gradebook.db to write the grades into too (autograder/gradebook.py)."""
+    `gradebook`: an nbgrader gradebook.db to write the grades into too (autograder/gradebook.py).
+    `slurm`: a slurm.SlurmOptions to grade as one Slurm job array instead of the local pool."""
     settings = settings or Settings()
     out = Path(out).resolve()
     source_dir = Path(source_dir).resolve()
@@ -82,6 +83,9 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
     level, level_notes = sb.choose_level(settings.sandbox)
     gpus = sb.gpu_count() if device in ("auto", "cuda") else 0
     slots = plan_slots(workers, gpus, device)
+    if slurm is not None and not settings.memory_mb and not slurm.gpus_per_task:
+        settings.memory_mb = 16384   # the kernel's address space (torch maps far more than it uses); the
+        #                              task's real memory is what Slurm allocates (--mem-mb)
     if not settings.memory_mb and not gpus:
         settings.memory_mb = max(2048, min(16384, int(sb.total_memory_mb() * 0.8 / len(slots))))
     cands = _candidates(source_dir)
@@ -123,10 +127,11 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
             "profile": settings.profile, "to_grade": len(jobs), "cached": len(results), "skipped": col.skipped,
             "skip_reasons": col.reasons, "ignored": col.ignored, "superseded": col.superseded,
             "unmapped": col.unmapped, "lms": col.lms, "submissions": len(subs)}
+    where = (f"as a Slurm job array ({slurm.gpus_per_task} GPU(s) per task)" if slurm is not None else
+             f"with {len(slots)} worker(s) on {'GPU' if gpus and slots[0]['gpu'] is not None else 'CPU'}")
     log(f"grading {len(jobs)} submission(s) ({len(subs) - len(jobs)} already graded, {len(miss)} missing) "
-        f"with {len(slots)} worker(s) on {'GPU' if gpus and slots[0]['gpu'] is not None else 'CPU'}, "
-        f"COURSE_PROFILE={settings.profile}, sandbox={level}")
-    ran, interrupted = _run(jobs, slots, out, progress)
+        f"{where}, COURSE_PROFILE={settings.profile}, sandbox={level}")
+    ran, interrupted = _run(jobs, slots, out, progress, slurm, log)
     results.extend(ran)
     for r in results:   # carry the collection notes into the results
         for j in jobs:
@@ -215,8 +220,8 @@ def _plan(subs, miss, bundles, settings, *, level, out, inbox, hide, cands, resu
     return jobs, results, originals
 
 
-def _run(jobs: list[dict], slots, out: Path, progress: bool) -> tuple[list[dict], bool]:
-    """The jobs through the worker pool, with a progress bar; (results, interrupted)."""
+def _run(jobs: list[dict], slots, out: Path, progress: bool, slurm=None, log=print) -> tuple[list[dict], bool]:
+    """The jobs through the worker pool (or a Slurm array), with a progress bar; (results, interrupted)."""
     (out / ".jobs").mkdir(exist_ok=True)
     bar = None
     if progress and jobs:
@@ -228,7 +233,11 @@ def _run(jobs: list[dict], slots, out: Path, progress: bool) -> tuple[list[dict]
             bar.set_postfix_str(f"{job['student']}: {res['status']}", refresh=False)
             bar.update(1)
 
-    pool = Pool(slots, out / ".jobs", on_done=done, log_dir=out / "logs")
+    if slurm is not None:
+        from .slurm import SlurmEngine
+        pool = SlurmEngine(slurm, out, on_done=done, log=log)
+    else:
+        pool = Pool(slots, out / ".jobs", on_done=done, log_dir=out / "logs")
     try:
         return pool.run(jobs), False
     except KeyboardInterrupt:

@@ -293,6 +293,8 @@ def execute(run: Run) -> None:
     dirs = _prepare_kernel_dirs(ws.priv, bundle, ws.uid, {"graded": graded_src,
                                                           "report": str(ws.priv / "k" / "home" / "guard-report.json")})
     gpu = job.get("gpu")
+    if gpu == "inherit":   # a Slurm task: the GPU its allocation holds
+        gpu = os.environ.get("CUDA_VISIBLE_DEVICES") or None
     env = sb.kernel_env(home=dirs["home"], profile=settings.profile, data_dir=settings.data_dir,
                         threads=job.get("threads", 1), gpu=gpu, seed=settings.seed,
                         pythonpath=[str(REPO_ROOT)], pass_env=settings.pass_env)
