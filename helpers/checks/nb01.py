@@ -96,8 +96,10 @@ def check_conv_sizes(conv_out_size: Callable, conv_transpose_out_size: Callable,
                      hand_cases: bool = True) -> list[Result]:
     """TODO 1: both size formulas on hand-worked cases and on ``n`` seeded random cases, compared
     with the output shapes of real ``nn.Conv2d`` / ``nn.ConvTranspose2d`` modules."""
-    hint_conv = "floor((size + 2*padding - kernel) / stride) + 1, with // for the floor"
-    hint_convT = "(size - 1)*stride - 2*padding + kernel + output_padding"
+    hint_conv = ("count the positions the kernel's window can take on the input padded on both sides, moving by "
+                 "stride and rounding down (whole windows only), and do not forget the first position")
+    hint_convT = ("run the conv's size rule backwards: the input's positions spread stride apart, the kernel adds "
+                  "its width, padding trims both sides, output_padding adds to one side")
     out = [defined_in_notebook("conv_out_size is defined in this notebook", conv_out_size),
            defined_in_notebook("conv_transpose_out_size is defined in this notebook", conv_transpose_out_size)]
     if hand_cases:
@@ -185,10 +187,11 @@ def check_down_block(DownBlock, seed: int = 0, in_ch: int = 3, out_ch: int = 8, 
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, in_ch, size, size, generator=g)  # (B, in_ch, H, W)
     hints = {
-        "crash": "the first conv takes in_ch channels, the second out_ch; pool with nn.MaxPool2d(2)",
-        "shape": "3x3 convs need padding=1 to keep H, W; the block ends with nn.MaxPool2d(2) to halve them",
-        "params": "two 3x3 convs (in_ch->out_ch, out_ch->out_ch) with bias, each followed by BatchNorm2d(out_ch)",
-        "layers": "self.model = nn.Sequential(Conv2d, BatchNorm2d, ReLU, Conv2d, BatchNorm2d, ReLU, MaxPool2d)",
+        "crash": "the first conv takes in_ch channels, the second out_ch; a max-pool halves the size",
+        "shape": "the 3x3 convs must keep H and W (pad them), and the block ends by halving H and W (pooling)",
+        "params": "two 3x3 convs (in_ch->out_ch, then out_ch->out_ch) with bias, each followed by a BatchNorm",
+        "layers": "two rounds of convolution, BatchNorm, ReLU, then the pooling, in that order, in one "
+                  "nn.Sequential named self.model",
         "output": "same layers but a different computation: check the order conv -> BatchNorm -> ReLU",
     }
     return _block_checks("DownBlock", DownBlock, BasicDownBlock, in_ch, out_ch, (x,),
@@ -203,12 +206,13 @@ def check_up_block(UpBlock, seed: int = 0, in_ch: int = 16, out_ch: int = 8, siz
     x = torch.randn(batch, in_ch // 2, size, size, generator=g)  # (B, in_ch/2, H, W)
     skip = torch.randn(batch, in_ch // 2, size, size, generator=g)  # (B, in_ch/2, H, W)
     hints = {
-        "crash": "concatenate first, torch.cat((x, skip), dim=1), so the transposed conv sees in_ch channels",
-        "shape": "nn.ConvTranspose2d(in_ch, out_ch, 2, stride=2) doubles H, W; the 3x3 convs need padding=1",
-        "params": "ConvTranspose2d(in_ch, out_ch, 2, stride=2), then two Conv2d(out_ch, out_ch, 3, padding=1) "
-                  "with BatchNorm2d(out_ch)",
-        "layers": "self.model = nn.Sequential(ConvTranspose2d, Conv2d, BatchNorm2d, ReLU, Conv2d, BatchNorm2d, ReLU)",
-        "output": "concatenate in the order torch.cat((x, skip), dim=1), along channels (dim=1)",
+        "crash": "concatenate x and skip along the channels first, so the transposed conv sees in_ch channels",
+        "shape": "the transposed conv must double H and W (a 2x2 kernel moving by 2); the 3x3 convs keep them (pad)",
+        "params": "one transposed conv from in_ch to out_ch, then two 3x3 convs out_ch->out_ch, each followed "
+                  "by a BatchNorm",
+        "layers": "the transposed conv first (it upsamples), then two rounds of convolution, BatchNorm, ReLU, in "
+                  "one nn.Sequential named self.model",
+        "output": "concatenate x first, then skip, along the channels",
     }
     return _block_checks("UpBlock", UpBlock, BasicUpBlock, in_ch, out_ch, (x, skip),
                          (batch, out_ch, 2 * size, 2 * size), seed, hints)
@@ -249,11 +253,11 @@ def check_unet(UNet, seed: int = 0, in_ch: int = 1, chs=(8, 16), size: int = 28,
         return out + [Result(f"UNet runs on x of shape {tuple(x.shape)}", False,
                              f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}", "an output", "",
                              "each up block takes (features from below, the skip of the same resolution); "
-                             "the last layer takes torch.cat((u2, d0), dim=1)")]
+                             "the last layer sees the last up block's output next to the first skip")]
     out.append(shape("UNet output shape (same as the input)", y, tuple(x.shape),
                      "return self.out(...) of the last concatenation, one channel per input channel"))
     out.append(close("UNet output equals the reference's for the same state_dict", y, y_ref, atol=1e-5, rtol=1e-4,
-                     hint="skips pair by resolution: up1(m, d2), up2(u1, d1), out(cat(u2, d0)); "
+                     hint="skips pair by resolution (the deepest skip meets the first up block); "
                           "concatenate as (from below, skip)"))
     return out
 
