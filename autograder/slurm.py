@@ -7,7 +7,8 @@ local run does (collection, bundles, resume keys), then, instead of the local wo
 1. writes each job file to `<out>/.slurm/<run>/jobs/<i>.json` and one batch script, `array.sh`,
    whose task i runs `python -m autograder worker jobs/<i>.json` (the same unit of work as the
    pool: one submission in, one result file out, the sandbox and the post-grade checks inside
-   the task);
+   the task; the sandbox level is chosen on the node, the strongest it allows, and recorded in
+   the result's `sandbox` and `notes.sandbox_on_node`);
 2. submits it with `sbatch --parsable --array=0-(n-1)[%N]`, a GPU per task when asked;
 3. watches it with `squeue` (a progress bar of finished result files) until no task is left;
 4. reads each task's end from `sacct`, or `scontrol show job` where accounting is off: a task
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import REPO_ROOT
-from .worker import base_result, write_json_atomic
+from .worker import ON_NODE, base_result, write_json_atomic
 
 # Slurm job states that end a task, and the status its submission gets when it left no result
 STATE_STATUS = {
@@ -141,7 +142,7 @@ class SlurmEngine:
         gpu = "inherit" if self.opts.gpus_per_task else None   # the task's GPU, as Slurm sets it
         for i, job in enumerate(jobs):
             Path(job["result"]).unlink(missing_ok=True)
-            write_json_atomic(jobs_dir / f"{i}.json", dict(job, gpu=gpu, threads=self.opts.cpus_per_task))
+            write_json_atomic(jobs_dir / f"{i}.json", dict(job, gpu=gpu, threads=self.opts.cpus_per_task, level=ON_NODE))
         time_min = self.opts.time_min or _minutes(max(j["hard_limit_s"] for j in jobs))
         mem = self.opts.mem_mb or DEFAULT_MEM_MB
         path = run / "array.sh"

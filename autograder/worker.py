@@ -486,11 +486,20 @@ def _finish(res: dict, t_start: float) -> dict:
     return res
 
 
+#: a job's sandbox level to be chosen where it runs (a cluster node may allow less than the login node)
+ON_NODE = "on-node"
+
+
 def run_job(job_path: str) -> dict:
     """Grade one job file and write its result (atomically); never raises."""
     job = json.loads(Path(job_path).read_text())
+    node_notes = None
     try:
+        if job.get("level") == ON_NODE:   # the strongest level this node allows (or the one asked for)
+            job["level"], node_notes = sb.choose_level(Settings.from_dict(job["settings"]).sandbox)
         res = grade(job)
+        if node_notes is not None:
+            res["notes"]["sandbox_on_node"] = {"level": job["level"], "unavailable": node_notes}
     except Exception as exc:  # noqa: BLE001 - a harness failure is a status, not a crash
         res = base_result(job)
         res.update(status="error", detail=f"harness error: {type(exc).__name__}: {exc}"[:500])

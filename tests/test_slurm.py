@@ -98,7 +98,7 @@ def test_the_demo_class_through_slurm_matches_the_local_run(slurm, graded_demo, 
 
 
 def test_a_cancelled_task_and_a_slurm_time_limit_get_statuses_and_a_rerun_grades_only_what_is_missing(
-        slurm, tmp_path):
+        slurm, graded_demo, tmp_path):
     cls = _class(tmp_path, ["complete", "one_wrong", "loop"])
     out = tmp_path / "out"
     args = (str(cls), "--profile", "smoke", "--out", str(out), "--time", "1")
@@ -126,9 +126,13 @@ def test_a_cancelled_task_and_a_slurm_time_limit_get_statuses_and_a_rerun_grades
     again = _grade(slurm, *args)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "grading 1 submission(s) (2 already graded" in again.stdout
-    rows = {line.split(",")[0]: line.split(",")[2:5] for line in (out / "grades.csv").read_text().splitlines()[1:]}
-    assert rows["one_wrong"] == ["10", "13", "graded"] and rows["complete"] == ["13", "13", "graded"]
-    assert rows["loop"][2] == "timed out"
+    rows = {line.split(",")[0]: line for line in (out / "grades.csv").read_text().splitlines()[1:]}
+    local = {line.split(",")[0]: line for line in (graded_demo[0] / "grades.csv").read_text().splitlines()[1:]}
+    assert rows["one_wrong"] == local["one_wrong"] and rows["complete"] == local["complete"]   # as the local run
+    assert rows["one_wrong"].split(",")[2:5] == ["10", "13", "graded"]
+    assert rows["loop"].split(",")[4] == "timed out" and "TIMEOUT" in rows["loop"]
+    assert _result(out, "one_wrong")["sandbox"] in ("strict", "userns", "basic")
+    assert "sandbox_on_node" in _result(out, "one_wrong")["notes"]   # chosen on the node, per task
 
 
 def test_ctrl_c_cancels_its_own_array_and_nothing_else(slurm, tmp_path):
