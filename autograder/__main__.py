@@ -219,7 +219,7 @@ def _gradebook_rc(gb: dict | None) -> int:
 
 
 def cmd_merge(a) -> int:
-    from .grade import to_gradebook
+    from .grade import bundle_cache, to_gradebook
     from .release import build_bundle
     from .report import write_all
     latest = {}
@@ -232,7 +232,7 @@ def cmd_merge(a) -> int:
     print(write_all(results, Path(a.out)), end="")
     if not a.gradebook:
         return 0
-    bundles = {aid: build_bundle(aid, Path(a.out) / ".bundles", a.source) for aid in sorted({r["assignment"] for r in results})
+    bundles = {aid: build_bundle(aid, bundle_cache(Path(a.out)), a.source) for aid in sorted({r["assignment"] for r in results})
                if (Path(a.source) / aid).is_dir()}
     return _gradebook_rc(to_gradebook(results, a.gradebook, bundles))
 

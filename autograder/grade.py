@@ -110,7 +110,7 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
 
     bundles = {}
     for aid in sorted({s.assignment for s in subs if s.assignment in cands} | {a for _, a in miss if a in cands}):
-        bundles[aid] = build_bundle(aid, out / ".bundles", source_dir)
+        bundles[aid] = build_bundle(aid, bundle_cache(out), source_dir)
 
     protected = _snapshot([REPO_ROOT / "helpers", source_dir, Path(__file__).parent / "nbgrader_config.py",
                            *[p for p in Path(__file__).parent.glob("*.py")]])
@@ -151,6 +151,13 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
     if gradebook:
         info["gradebook"] = to_gradebook(results, gradebook, bundles)
     return results, info
+
+
+def bundle_cache(out: Path) -> Path:
+    """Where a run keeps the release bundles it grades against: `$AUTOGRADER_BUNDLES` when set (one
+    folder shared by many runs: a bundle's name carries the hash of its source, so a changed
+    assignment gets a new one), else `<out>/.bundles`."""
+    return Path(os.environ.get("AUTOGRADER_BUNDLES") or Path(out) / ".bundles")
 
 
 def to_gradebook(results: list[dict], db: Path, bundles: dict) -> dict:

@@ -365,7 +365,8 @@ def run(root: Path) -> int:
         if data_dir:
             cmd += ["--data-dir", data_dir]
         print("grading", nb.relative_to(root / "submission"), "as", aid, "profile", config.get("profile"), flush=True)
-        proc = subprocess.run(cmd, cwd=source)
+        env = {k: v for k, v in os.environ.items() if k != "AUTOGRADER_BUNDLES"}   # the zip's own bundle
+        proc = subprocess.run(cmd, cwd=source, env=env)
         res_file = out / "gradescope" / aid / STUDENT / "results.json"
         if not res_file.is_file():
             write(message_result(f"The autograder failed before grading your notebook (exit {proc.returncode}). "

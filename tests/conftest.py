@@ -20,6 +20,9 @@ if default_data_dir():
     os.environ.setdefault("COURSE_DATA_DIR", default_data_dir())
 
 
+# every grading run of the suite shares one bundle cache (bundles are named by their source's hash)
+os.environ.setdefault("AUTOGRADER_BUNDLES", str(REPO / "grading" / ".bundles"))
+
 import pytest  # noqa: E402
 
 

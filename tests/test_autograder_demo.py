@@ -12,6 +12,7 @@ import pytest
 
 from autograder import EXAMPLES_DIR, SOURCE_DIR
 from autograder.examples import make_demo
+from autograder.grade import bundle_cache
 
 pytestmark = pytest.mark.slow
 EXPECTED = EXAMPLES_DIR / "expected.json"
@@ -41,7 +42,7 @@ def test_demo_examples_match_the_instructor_notebooks(demo, tmp_path):
     out, _ = demo
     exp = json.loads(EXPECTED.read_text())
     aids = sorted({e["assignment"] for e in exp["students"]})
-    fresh = make_demo.make_class(tmp_path, SOURCE_DIR, aids, main=exp["main"], cache=out / ".bundles")
+    fresh = make_demo.make_class(tmp_path, SOURCE_DIR, aids, main=exp["main"], cache=bundle_cache(out))
     assert fresh == exp, "stale demo: run `python -m autograder.examples.make_demo`"
     for p in (tmp_path / "submitted").rglob("*.ipynb"):
         committed = EXAMPLES_DIR / p.relative_to(tmp_path)

@@ -87,7 +87,8 @@ def test_text_to_image_bench_runs_and_writes_its_table(tmp_path, monkeypatch):
         import pytest
         pytest.skip("no flower photos found (set COURSE_DATA_DIR)")
     monkeypatch.setattr(text_to_image, "RESULTS", tmp_path / "text_to_image.json")
-    result = text_to_image.main(["--clip-steps", "2", "--diff-steps", "2", "--per-prompt", "1", "--limit", "20"])
+    result = text_to_image.main(["--clip-steps", "2", "--diff-steps", "2", "--per-prompt", "1", "--limit", "20",
+                                 "--unet-chs", "8,16"])   # the pipeline, not the model: the smallest U-Net
     saved = json.loads((tmp_path / "text_to_image.json").read_text())
     assert saved == json.loads(json.dumps(result))
     assert [r["context"] for r in saved["rows"]] == list(text_to_image.CONTEXTS)

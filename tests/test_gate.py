@@ -257,7 +257,7 @@ def test_gate_fails_collapsed_diversity(models):
 
 @needs_judge
 def test_gate_fails_an_untrained_model_and_is_deterministic(models):
-    r1 = gate.run_gate(models["untrained"], n_per_class=N_PER_CLASS, progress=False)
+    r1 = gate.run_gate(models["untrained"], n_per_class=20, progress=False)   # chance level shows at 200 digits
     assert r1.inspection["ok"] and r1.error is None
     assert not r1.passed and r1.accuracy < 0.5
     r2 = gate.run_gate(models["untrained"], n_per_class=5, progress=False)

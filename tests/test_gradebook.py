@@ -10,6 +10,7 @@ import json
 import pytest
 
 from autograder import assignments
+from autograder.grade import bundle_cache
 from autograder.gradebook import read_totals, write_gradebook
 from autograder.release import build_bundle
 
@@ -18,7 +19,7 @@ def _demo(graded_demo):
     out, proc = graded_demo
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*/*.json"))]
-    bundles = {aid: build_bundle(aid, out / ".bundles") for aid in assignments.ids()}
+    bundles = {aid: build_bundle(aid, bundle_cache(out)) for aid in assignments.ids()}
     rows = list(csv.DictReader((out / "grades.csv").open()))
     graded = {(r["student"], r["assignment"]) for r in results}
     results += [{"student": r["student"], "assignment": r["assignment"], "status": "missing", "tests": []}

@@ -90,7 +90,6 @@ def _tasks(env, job: str) -> dict[int | str, str]:
 def test_the_demo_class_through_slurm_matches_the_local_run(slurm, graded_demo, tmp_path):
     local, proc = graded_demo
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    shutil.copytree(local / ".bundles", tmp_path / "out" / ".bundles")   # content-addressed: built once
     p = _grade(slurm, "--demo", "--out", str(tmp_path / "out"))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "as a Slurm job array" in p.stdout
