@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -27,8 +26,9 @@ def _opened(db):
     """nbgrader's Gradebook, which runs `alembic` from PATH: the interpreter's bin first meanwhile."""
     from nbgrader.api import Gradebook
 
+    from .release import nbgrader_env
     old = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + old
+    os.environ["PATH"] = nbgrader_env()["PATH"]
     try:
         with warnings.catch_warnings():   # nbgrader's add_submission trips SQLAlchemy's autoflush notes
             warnings.filterwarnings("ignore", message=".*not in session.*")

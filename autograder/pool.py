@@ -18,7 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from . import REPO_ROOT
-from .worker import base_result, write_json_atomic
+from .worker import base_result, read_result, write_json_atomic
 
 
 def default_cpu_workers(cores: int, memory_mb: int) -> int:
@@ -145,13 +145,7 @@ class Pool:
         finished = self.workers[slot_index].run(str(jpath), job["hard_limit_s"])
         rc = None if finished is None else 0 if finished else 1
         wall = time.monotonic() - t0
-        res = None
-        try:
-            res = json.loads(Path(job["result"]).read_text())
-            if res.get("key") != job["key"]:
-                res = None
-        except (OSError, json.JSONDecodeError):
-            res = None
+        res = read_result(job)
         if res is None:
             res = base_result(job)
             if self.stopping:

@@ -27,7 +27,6 @@ kernel as the submitting machine: the tasks run `<repo>/.venv/bin/python`.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -39,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import REPO_ROOT
-from .worker import ON_NODE, base_result, write_json_atomic
+from .worker import ON_NODE, base_result, read_result, write_json_atomic
 
 # Slurm job states that end a task, and the status its submission gets when it left no result
 STATE_STATUS = {
@@ -208,7 +207,7 @@ class SlurmEngine:
                 left = self.pending()
                 for i, job in enumerate(jobs):
                     if i not in done:
-                        res = _read(job)
+                        res = read_result(job)
                         if res is not None:
                             done[i] = res
                             self.on_done(job, res)
@@ -221,7 +220,7 @@ class SlurmEngine:
         ends = self.task_ends() if len(done) < len(jobs) else {}
         results = []
         for i, job in enumerate(jobs):
-            res = done.get(i) or _read(job)
+            res = done.get(i) or read_result(job)
             if res is None:
                 state, reason = ends.get(i, ("UNKNOWN", "the controller no longer knows this task"))
                 res = base_result(job)
@@ -237,14 +236,6 @@ class SlurmEngine:
                 write_json_atomic(Path(job["result"]), res)
             results.append(res)
         return results
-
-
-def _read(job: dict) -> dict | None:
-    try:
-        res = json.loads(Path(job["result"]).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return res if res.get("key") == job["key"] else None
 
 
 def _tail(path: Path, n: int = 300) -> str:

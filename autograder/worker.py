@@ -63,6 +63,15 @@ def write_json_atomic(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
+def read_result(job: dict) -> dict | None:
+    """The job's result file, when it exists, parses and belongs to this job (its key); else None."""
+    try:
+        res = json.loads(Path(job["result"]).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return res if res.get("key") == job["key"] else None
+
+
 def base_result(job: dict) -> dict:
     return {"schema": SCHEMA, "harness": HARNESS_VERSION, "key": job["key"], "student": job["student"],
             "assignment": job["assignment"], "status": "error", "detail": "", "score": 0.0,
