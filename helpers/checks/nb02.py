@@ -176,7 +176,8 @@ def check_q_sample(q_sample, seed: int = 0, shape_=(4, 1, 8, 8), T: int = 50, n_
     var_exp = 1 - abar
     results.append(close(f"mean of x_t over {n} draws (t = {ts.tolist()})", xs.mean(0), mean_exp,
                          atol=float(5 * (var_exp.max() / n).sqrt()), rtol=0,
-                         hint="the signal is scaled by sqrt(alphas_cumprod[t]), not by alphas_cumprod[t]"))
+                         hint="alpha-bar_t is the share of the VARIANCE the signal keeps, so the signal's "
+                              "coefficient is its square root; scaling x0 by alpha-bar_t itself is the likely mistake"))
     results.append(close(f"variance of x_t over {n} draws", xs.var(0), var_exp,
                          atol=float(5 * var_exp.max() * math.sqrt(2 / n)), rtol=0,
                          hint="when noise is None, draw fresh standard normal noise shaped like x0; its "
@@ -325,7 +326,9 @@ def check_noise_loss(noise_loss, seed: int = 0, shape_=(6, 1, 8, 8), T: int = 50
     results.append(close("loss for a small TimeUNet", loss.detach() if torch.is_tensor(loss) else loss, expected,
                          atol=1e-5, hint="the model must see the noisy image and the steps t, not x0"))
     results.append(true("the loss keeps the gradient (training needs it)",
-                        torch.is_tensor(loss) and loss.requires_grad, hint="do not call .item() or .detach()"))
+                        torch.is_tensor(loss) and loss.requires_grad,
+                        hint="return the loss as a tensor still attached to the graph: a Python number or a "
+                             "detached tensor cannot be back-propagated"))
     perfect = noise_loss(lambda x, tt: noise, x0.clone(), sched, t.clone(), noise.clone())
     results.append(close("a model that predicts the true noise gets loss 0", perfect, 0.0, atol=1e-7,
                          hint="compare the prediction with the noise that made x_t"))

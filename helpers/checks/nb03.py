@@ -121,7 +121,10 @@ def check_rearrange_pool_block(cls, seed: int = 0, in_ch: int = 4, out_ch: int =
                          "einops pattern and move the two patch axes into the channels"))
     if tuple(r.shape) == (batch, 4 * in_ch, size // 2, size // 2):
         results.append(close("lossless: nn.PixelShuffle(2) puts every pixel back", F.pixel_shuffle(r, 2), x,
-                             atol=0, rtol=0, hint="each 2x2 patch must go to 4 channels: (h p1), not (p1 h)"))
+                             atol=0, rtol=0,
+                             hint="each 2x2 patch of neighbouring pixels must go to 4 channels: split each of H "
+                                  "and W into (block, position inside the patch), in that order; the swapped order pairs "
+                                  "pixels from the two halves of the image instead of neighbours"))
         results.append(close("rearrange equals nn.PixelUnshuffle(2)", r, F.pixel_unshuffle(x, 2), atol=0, rtol=0,
                              hint="PixelUnshuffle's channel order keeps each input channel's 4 patch pixels "
                                   "together: the channel axis first, then the patch row, then the patch column"))
@@ -219,7 +222,8 @@ def check_residual_conv_block(cls, seed: int = 0, ch: int = 8, out_ch: int = 16,
             zeroed = block(x)
         if cin == cout:
             results.append(close(f"{label}: branch zeroed -> the block is the identity", zeroed, x, atol=1e-6,
-                                 hint="the skip path must carry x through unchanged (nn.Identity)"))
+                                 hint="when the channel counts match, the skip path must carry x through unchanged (no "
+                                      "layer on it, not even a 1x1 convolution)"))
         else:
             skip = getattr(block, "skip", None)
             is_1x1 = isinstance(skip, nn.Conv2d) and tuple(skip.kernel_size) == (1, 1)
@@ -272,7 +276,9 @@ def check_ddim_step(fn, seed: int = 0, T: int = 1000) -> list[Result]:
     # one step at a time with eta = 1 is DDPM: the same mean and the posterior variance
     mean = fn(x_t, t, t - 1, eps, sched, eta=1.0, noise=torch.zeros_like(z))
     results.append(close("eta=1, t -> t-1: the mean equals DDPM's p_mean", mean, ddpm.p_mean(x_t, t, eps, sched),
-                         atol=1e-4, hint="the direction term uses sqrt(1 - abar_prev - sigma^2), not sqrt(1 - abar_prev)"))
+                         atol=1e-4, hint="the eps direction gets only the variance left at t_prev after the fresh noise "
+                                      "takes its share sigma^2; leaving sigma out of it is the likely mistake "
+                                      "(invisible at eta = 0)"))
     noisy = fn(x_t, t, t - 1, eps, sched, eta=1.0, noise=z)
     sigma = ((noisy - mean) * z).sum() / (z * z).sum()  # least-squares scale of the added noise
     results.append(close("eta=1, t -> t-1: the added noise has the posterior variance", sigma ** 2,

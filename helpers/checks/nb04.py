@@ -66,7 +66,8 @@ def check_conditioning(one_hot_fn: Callable, unet_cls: type, seed: int = 0, batc
                      hint="one row per label, one column per class"))
     if torch.is_tensor(oh) and oh.shape == expected_oh.shape:
         res.append(true("one_hot is a float tensor", oh.is_floating_point(), oh.dtype, "a float dtype",
-                        hint="the context is multiplied by the mask and fed to nn.Linear: use .float()"))
+                        hint="the context is multiplied by the mask and fed to a linear layer, which needs floats; "
+                             "one-hot encodings come out as integers until converted"))
         res.append(close("one_hot values", oh, expected_oh, atol=0,
                          hint="row i has a single 1 in column labels[i] and zeros elsewhere (PyTorch's one_hot "
                               "function does this)"))
@@ -115,7 +116,8 @@ def check_context_mask(mask_fn: Callable, seed: int = 0, drop_prob: float = 0.1,
     res: list[Result] = []
     m = mask_fn(batch, drop_prob, generator=_gen(seed))
     res.append(shape("shape (B, 1)", m, (batch, 1),
-                     hint="one value per sample, as a column: (batch_size, 1), not (batch_size,)"))
+                     hint="one value per sample, as a column that broadcasts against the context; a flat vector of "
+                          "batch_size values is the likely mistake"))
     if not torch.is_tensor(m):
         return res
     res.append(true("float dtype", m.is_floating_point(), m.dtype, "float32",
@@ -132,7 +134,8 @@ def check_context_mask(mask_fn: Callable, seed: int = 0, drop_prob: float = 0.1,
                      hint="1 means KEEP the context, with probability 1 - drop_prob (not drop_prob)"))
     again = mask_fn(n, drop_prob, generator=_gen(seed)).double()
     res.append(true("same generator seed, same mask", bool(torch.equal(big, again)), None, None,
-                    hint="draw with generator=generator (torch.bernoulli and torch.rand accept it)"))
+                    hint="every random draw must come from the generator you are given (the random functions take "
+                         "it as an argument); drawing from the global random state is the likely mistake"))
     if 0 < drop_prob < 1:
         other = mask_fn(n, drop_prob, generator=_gen(seed + 1)).double()
         res.append(true("another seed, another mask", not torch.equal(big, other), None, None,

@@ -56,7 +56,8 @@ def check_cosine_similarity_matrix(fn, seed: int = 0, n: int = 5, m: int = 7, d:
                          hint="a plain dot product grows with |a| and |b|: normalise first"))
     results.append(close("each vector has similarity 1 with itself: diag(sim(a, a)) = 1",
                          torch.diagonal(fn(a, a)), torch.ones(n), atol=1e-5,
-                         hint="normalise along the feature dimension (dim=-1), not over the batch (dim=0)"))
+                         hint="normalise each vector along its features, not each feature across the batch: the wrong "
+                              "axis leaves rows that are not unit length"))
     results.append(true("values in [-1, 1]", bool((out.abs() <= 1 + 1e-5).all()),
                         f"[{out.min().item():.3g}, {out.max().item():.3g}]", "[-1, 1]",
                         "cosine similarity is a dot product of unit vectors"))
@@ -214,7 +215,8 @@ def check_image_context(fn, seed: int = 0, batch: int = 4, size: int = 32, embed
                          hint="scale each embedding to unit length along the features: the text embeddings used "
                               "at sampling time are unit vectors too"))
     results.append(true("no gradient into CLIP (out.requires_grad is False)", not out.requires_grad,
-                        hint="wrap the call in torch.no_grad(): CLIP is frozen while the U-Net trains"))
+                        hint="CLIP is frozen while the U-Net trains: encode without recording gradients, so no "
+                             "graph reaches back into CLIP"))
     results.append(true("the model's training/eval mode is restored", model.training,
                         "eval" if not model.training else "train", "train",
                         "note whether the model was in training mode before switching it to eval, and put it "
@@ -222,7 +224,8 @@ def check_image_context(fn, seed: int = 0, batch: int = 4, size: int = 32, embed
     after = _bn_state(model)
     results.append(true("BatchNorm running statistics untouched",
                         all(torch.equal(a, b) for a, b in zip(before, after)),
-                        hint="call clip_model.eval() before encoding: in train mode BatchNorm updates its statistics"))
+                        hint="in training mode BatchNorm updates its running statistics with every batch it sees: "
+                             "switch the model to evaluation mode before encoding"))
     results.append(close("equals the normalised encode_image in eval mode (helpers.clip.image_context)",
                          out.detach(), expected, atol=1e-5,
                          hint="encode in eval mode (BatchNorm running statistics, no dropout), then scale each "
@@ -293,7 +296,9 @@ def check_sample_from_prompt(fn, seed: int = 0, n: int = 3, w: float = 2.0, step
                                       "(like the image contexts in training), one copy per sample"))
         has_uncond = any(m is not None and bool((m < 0.5).any()) for _, m in calls)
         results.append(true("classifier-free guidance: an unconditional pass (c_mask = 0) is made", has_uncond,
-                            hint="guide with ddpm.cfg_eps_fn: it batches the conditional and unconditional passes"))
+                            hint="classifier-free guidance needs the unconditional prediction (context masked out) "
+                                 "next to the conditional one; sampling from the conditional model alone is the "
+                                 "likely mistake"))
     results.append(close("equals helpers.clip.sample_from_prompt (same seed, w, steps)", out, expected, atol=1e-4,
                          hint="sample with ddpm.ddim_sample (eta 0, the predicted x0 clipped at every step) from "
                               "the guided noise, starting from a fresh generator seeded with seed, with the given "
@@ -308,5 +313,6 @@ def check_sample_from_prompt(fn, seed: int = 0, n: int = 3, w: float = 2.0, step
     results.append(true("another prompt gives other images", not torch.allclose(other_prompt, out, atol=1e-4),
                         hint="the prompt must reach the model through c"))
     results.append(true("the guidance scale w changes the images", not torch.allclose(w0, out, atol=1e-4),
-                        hint="pass w to ddpm.cfg_eps_fn"))
+                        hint="the guidance scale w must reach the guided noise; a fixed or default scale is the "
+                             "likely mistake"))
     return results
