@@ -1,7 +1,8 @@
 """Grading through a real Slurm (autograder/slurm.py): a single-node cluster on this machine,
 started by scripts/slurm_local.sh (root; it installs slurm-wlm and munge when missing).
 
-* the demo class graded with --engine slurm gives the local run's grades.csv, byte for byte;
+* a class with one student of every status (and 06's gate) graded with --engine slurm gives the
+  local run's grades.csv rows, byte for byte;
 * a task cancelled mid-run (scancel of one array element) ends as `error` with Slurm's reason, a
   task past its Slurm time limit as `timed out` with Slurm's reason; running the same command
   again grades only the cancelled one, and the class then matches the local run;
@@ -87,13 +88,36 @@ def _tasks(env, job: str) -> dict[int | str, str]:
     return out
 
 
-def test_the_demo_class_through_slurm_matches_the_local_run(slurm, graded_demo, tmp_path):
+# one student of every status the demo has (the cancel test below adds `timed out` and `error`), and
+# one assessment through its out-of-process gate: the whole demo class through Slurm took 217 s of
+# the suite's 30 minutes for no claim this subset does not make
+THROUGH_SLURM = {"complete": "02_diffusion_models", "crash": "02_diffusion_models", "corrupt": "02_diffusion_models",
+                 "wrong": "02_diffusion_models", "forger": "02_diffusion_models", "one_wrong_06": "06_assessment"}
+
+
+def _rows(csv: Path) -> dict[str, str]:
+    return {line.split(",")[0]: line for line in csv.read_text().splitlines()[1:]}
+
+
+def test_a_class_of_every_status_through_slurm_matches_the_local_run(slurm, graded_demo, tmp_path):
     local, proc = graded_demo
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    p = _grade(slurm, "--demo", "--out", str(tmp_path / "out"))
+    for s, aid in THROUGH_SLURM.items():
+        _class(tmp_path, [s], aid)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student,assignment\n" + "".join(f"{s},{a}\n" for s, a in
+                                                      {**THROUGH_SLURM, "absent": "02_diffusion_models"}.items()))
+    p = _grade(slurm, str(tmp_path / "class"), "--profile", "smoke", "--roster", str(roster),
+               "--out", str(tmp_path / "out"))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "as a Slurm job array" in p.stdout
-    assert (tmp_path / "out" / "grades.csv").read_bytes() == (local / "grades.csv").read_bytes()
+    got, want = _rows(tmp_path / "out" / "grades.csv"), _rows(local / "grades.csv")
+    assert set(got) == {*THROUGH_SLURM, "absent"}
+    statuses = {row.split(",")[4] for row in got.values()}
+    assert {"graded", "kernel crashed", "not a notebook", "wrong assignment", "tampered", "missing"} <= statuses
+    for student, row in got.items():
+        assert row == want[student], f"{student}: Slurm gave {row!r}, the local run {want[student]!r}"
+    assert (tmp_path / "out" / "grades.csv").read_text().splitlines()[0] == (local / "grades.csv").read_text().splitlines()[0]
 
 
 def test_a_cancelled_task_and_a_slurm_time_limit_get_statuses_and_a_rerun_grades_only_what_is_missing(
