@@ -25,7 +25,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 JUDGES = "helpers/weights/judges.json"
 GATE = "bench/reference/gate_integrity.json"
+NOTEBOOKS = "bench/reference/notebooks.json"
+MINILM = "bench/reference/text_encoder_load.json"
+W01 = "walkthroughs/01_UNets_Walkthrough.md"
+W02 = "walkthroughs/02_Diffusion_Models_Walkthrough.md"
+W03 = "walkthroughs/03_Optimizations_Walkthrough.md"
+W04 = "walkthroughs/04_Classifier_Free_Guidance_Walkthrough.md"
+W05 = "walkthroughs/05_CLIP_Walkthrough.md"
 W06 = "walkthroughs/06_Assessment_DDPM_Walkthrough.md"
+A02 = "answers/02_Diffusion_Models_Answers.md"
 
 
 @dataclass(frozen=True)
@@ -35,10 +43,18 @@ class Quote:
     source: str       # results file, relative to the repo
     key: str          # dotted path in the results file
     scale: float = 1.0  # quoted = value * scale (100 for a fraction quoted in percent)
+    within: str | None = None  # regex with a group `v`: the number inside a text value at `key`
 
 
 def _judge(doc, pattern, key, scale=1.0):
     return Quote(doc, pattern, JUDGES, key, scale)
+
+
+def _nb(doc, pattern, key, within=None, scale=1.0):
+    """A figure of the full-profile notebook runs (bench/reference/notebooks.json): `key` is e.g.
+    ``cpu.runs.01_unets.seconds.0``, or ``cpu.runs.01_unets.produced`` with `within` finding the
+    number in that run's summary."""
+    return Quote(doc, pattern, NOTEBOOKS, key, scale, within)
 
 
 N = r"(?P<v>[\d,]+(?:\.\d+)?)"   # a quoted number
@@ -87,12 +103,114 @@ QUOTES: tuple[Quote, ...] = (
     Quote(W06, r"of which " + N + r" s build the features", GATE, "cost.index_build_s"),
     Quote(W06, r"and " + N + r" s once built", GATE, "cost.integrity_warm_s"),
     Quote(W06, r"plain diversity\) took " + N + " s", GATE, "cost.old_checks_cold_s"),
+    # the full-profile notebook runs (bench/reference/notebooks.json; README's time tables are rendered
+    # from it by bench/tables.py, these are the walkthroughs' and answers' copies)
+    _nb("README.md", r"then " + N + r" s and \d+ s with 1500 steps of 512", "gpu.runs.06_assessment.seconds.0"),
+    _nb("README.md", r"then \d+ s and " + N + r" s with 1500 steps of 512", "gpu.runs.06_assessment.seconds.1"),
+    _nb(W01, r"\*\*" + N + r" s for the whole notebook\*\*, 4000 steps", "gpu.runs.01_unets.seconds.0"),
+    _nb(W01, r"4000 steps \(512 000 images\) in " + N + " s", "gpu.runs.01_unets.produced", r"in (?P<v>\d+) s"),
+    _nb(W01, r"\*\*" + N + r" s for the whole notebook\*\*, of which", "cpu.runs.01_unets.seconds.0"),
+    _nb(W01, r"of which " + N + r" s\s+are training", "cpu.runs.01_unets.produced", r"in (?P<v>\d+) s"),
+    _nb(W01, r"loss \(mean of the last 10%\) \*\*" + N, "cpu.runs.01_unets.produced", r"final loss (?P<v>[\d.]+)"),
+    _nb(W02, r"whole notebook " + N + " s, training", "gpu.runs.02_diffusion_models.seconds.0"),
+    _nb(W02, r"whole notebook \d+ s, training " + N + " s", "gpu.runs.02_diffusion_models.produced",
+        r"in (?P<v>\d+) s"),
+    _nb(W02, r"training \d+ s at " + N + " steps/s", "gpu.runs.02_diffusion_models.produced",
+        r"\((?P<v>\d+) steps/s"),
+    _nb(W02, r"steps/s, final loss " + N + ", 64 DDPM", "gpu.runs.02_diffusion_models.produced",
+        r"loss (?P<v>[\d.]+);"),
+    _nb(W02, r"64 DDPM\s+samples in " + N + " s", "gpu.runs.02_diffusion_models.produced",
+        r"\) in (?P<v>[\d.]+) s"),
+    _nb(W02, r"mean pixel −" + N + r" vs −[\d.]+ stale", "gpu.runs.02_diffusion_models.produced",
+        r"mean pixel −(?P<v>[\d.]+)"),
+    _nb(W02, r"mean pixel −[\d.]+ vs −" + N + " stale", "gpu.runs.02_diffusion_models.produced",
+        r"vs −(?P<v>[\d.]+) with stale"),
+    _nb(W02, r"recomputed from 100 batches in " + N + " s", "cpu.runs.02_diffusion_models.produced",
+        r"\((?P<v>[\d.]+) s:"),
+    _nb(W02, r"It costs " + N + " s and lowers", "cpu.runs.02_diffusion_models.produced", r"\((?P<v>[\d.]+) s:"),
+    _nb(W02, r"\(mean pixel value −" + N, "cpu.runs.02_diffusion_models.produced", r"vs −(?P<v>[\d.]+) stale"),
+    _nb(W02, r"real images −" + N, "cpu.runs.02_diffusion_models.produced", r"real −(?P<v>[\d.]+)"),
+    _nb(W02, r"brighter garments \(−" + N, "cpu.runs.02_diffusion_models.produced", r"pixel −(?P<v>[\d.]+)"),
+    _nb(W02, r"100 batches \| " + N + " s", "cpu.runs.02_diffusion_models.produced", r"\((?P<v>[\d.]+) s:"),
+    _nb(W02, r"\*\*whole notebook\*\* \| \*\*" + N + " s", "cpu.runs.02_diffusion_models.seconds.0"),
+    _nb(A02, r"training took \d+% of the notebook's " + N + " s", "cpu.runs.02_diffusion_models.seconds.0"),
+    _nb(A02, r"forward plus backward: " + N + " s", "cpu.runs.02_diffusion_models.produced", r"in (?P<v>\d+) s"),
+    _nb(W03, r"\*\*" + N + r" s for\s+the whole notebook\*\*", "gpu.runs.03_optimizations.seconds.0"),
+    _nb(W03, r"10,000 steps in " + N + " s", "gpu.runs.03_optimizations.produced", r"steps in (?P<v>\d+) s"),
+    _nb(W03, r"DDPM 1000 network\s+calls " + N + " s", "gpu.runs.03_optimizations.produced",
+        r"vs (?P<v>[\d.]+) s\)"),   # the file: "(0.09 s vs 3.80 s)", DDIM first
+    _nb(W03, r"DDIM 25 calls " + N + " s", "gpu.runs.03_optimizations.produced", r"\((?P<v>[\d.]+) s vs"),
+    _nb(W03, r"DDIM 25 calls [\d.]+ s, \*\*" + N + "×", "gpu.runs.03_optimizations.produced",
+        r"\*\*(?P<v>[\d.]+)×"),
+    _nb(W03, r"whole notebook, top to bottom \| \*\*" + N + " s", "cpu.runs.03_optimizations.seconds.0"),
+    _nb(W03, r"speed-up " + N + "×", "cpu.runs.03_optimizations.produced", r"\*\*(?P<v>[\d.]+)× faster"),
+    _nb(W04, r"whole notebook \*\*" + N + " s", "cpu.runs.04_classifier_free_guidance.seconds.0"),
+    _nb(W04, r"1500 steps of 128 in " + N + " s", "cpu.runs.04_classifier_free_guidance.produced",
+        r"1500 steps in (?P<v>\d+) s"),
+    _nb(W04, r"180 s cap at step " + N, "cpu.runs.04_classifier_free_guidance.produced", r"(?P<v>\d+) steps in its"),
+    _nb(W04, r"Accuracy climbs from " + N + " at w = 0", "cpu.runs.04_classifier_free_guidance.produced",
+        r"accuracy (?P<v>[\d.]+)% at w = 0", 0.01),
+    _nb(W04, r"and " + N + " at w = 3, then flattens", "cpu.runs.04_classifier_free_guidance.produced",
+        r"(?P<v>[\d.]+)% at w = 3 → \d+% at w = 7 while", 0.01),
+    _nb(W04, r"then flattens \(" + N + " at", "cpu.runs.04_classifier_free_guidance.produced",
+        r"(?P<v>[\d.]+)% at w = 7 while", 0.01),
+    _nb(W04, r"diversity falls by a third\s+\(" + N, "cpu.runs.04_classifier_free_guidance.produced",
+        r"falls (?P<v>[\d.]+) →"),
+    _nb(W04, r"diversity falls by a third\s+\([\d.]+ → " + N, "cpu.runs.04_classifier_free_guidance.produced",
+        r"falls [\d.]+ → (?P<v>[\d.]+)"),
+    _nb(W04, r"measured " + N + " at w = 3 with the sweep's seed 0", "cpu.runs.04_classifier_free_guidance.produced",
+        r"(?P<v>[\d.]+)% at w = 3 → \d+% at w = 7 while", 0.01),
+    _nb(W04, r"full-profile run above \(" + N + " steps; 20 samples", "cpu.runs.04_classifier_free_guidance.produced",
+        r"(?P<v>\d+) steps in its"),
+    _nb(W04, r"\| judge accuracy \| " + N, "cpu.runs.04_classifier_free_guidance.produced",
+        r"flower judge (?P<v>\d+)% at w = 0", 0.01),
+    _nb(W04, r"\| judge accuracy \| [\d.]+ \| [\d.]+ \| \*\*" + N, "cpu.runs.04_classifier_free_guidance.produced",
+        r"(?P<v>\d+)% at w = 3 → \d+% at w = 7 \(real", 0.01),
+    _nb(W04, r"\| judge accuracy \| [\d.]+ \| [\d.]+ \| \*\*[\d.]+\*\* \| [\d.]+ \| " + N,
+        "cpu.runs.04_classifier_free_guidance.produced", r"(?P<v>\d+)% at w = 7 \(real", 0.01),
+    _judge(W04, r"\| real test images \| " + N + r" \(the judge's test accuracy\)", "fashion.test_accuracy"),
+    _judge(W04, r"\| judge accuracy \|[^\n]*\| " + N + r" \|\n", "flowers.test_accuracy"),
+    _nb(W05, r"\*\*zero-shot accuracy, 696 held-out photos[^|]*\| \*\*" + N, "cpu.runs.05_clip.produced",
+        r"zero-shot (?P<v>[\d.]+)%"),
+    _nb(W05, r"all 1,500 steps of 64 in \*\*" + N + " s", "cpu.runs.05_clip.produced", r"1500 steps in (?P<v>\d+) s"),
+    _nb(W05, r"text\*\* embedding \(10 images each, w = 6\) \| flower judge \*\*" + N,
+        "cpu.runs.05_clip.produced", r"flower judge (?P<v>\d+)% from"),
+    _nb(W05, r"retrieval prior\*\* \(k = 16\) \| flower judge \*\*" + N, "cpu.runs.05_clip.produced",
+        r"\*\*(?P<v>\d+)% through"),
+    _nb(W05, r"\| whole notebook \| \*\*" + N + " s", "cpu.runs.05_clip.seconds.0"),
+    _nb(W05, r"finds the asked flower in " + N + " %", "cpu.runs.05_clip.produced", r"flower judge (?P<v>\d+)% from"),
+    _nb(W05, r"pale yellow-green dandelions: " + N + " % right",
+        "cpu.runs.05_clip.produced", r"\*\*(?P<v>\d+)% through"),
+    _nb(W05, r"Full profile on a CPU:\*\* " + N + " s measured", "cpu.runs.05_clip.seconds.0"),
+    _nb(W05, r"`CLIP_SECONDS = 150`, " + N + " s used", "cpu.runs.05_clip.produced", r"600 steps in (?P<v>\d+) s"),
+    _nb(W05, r"`DIFF_SECONDS = 360`, " + N + " s used", "cpu.runs.05_clip.produced", r"1500 steps in (?P<v>\d+) s"),
+    Quote(W05, r"took " + N + r"–[\d.]+ s on a shared", MINILM, "load_text_encoder_s.min"),
+    Quote(W05, r"took [\d.]+–" + N + r" s on a shared", MINILM, "load_text_encoder_s.max"),
+    _nb(W06, r"3000 steps in " + N + r" s \(15", "cpu.runs.06_assessment.produced", r"3000 steps in (?P<v>\d+) s"),
+    _nb(W06, r"gate PASSED with " + N + "% on", "cpu.runs.06_assessment.produced", r"passed, (?P<v>[\d.]+)%"),
+    _nb(W06, r"gate PASSED with [\d.]+% on\s+1000 digits\*\* \(95% CI " + N, "cpu.runs.06_assessment.produced",
+        r"CI (?P<v>[\d.]+)–"),
+    _nb(W06, r"\(95% CI [\d.]+%–" + N + r"%\), per class", "cpu.runs.06_assessment.produced", r"–(?P<v>[\d.]+)%\)"),
+    _nb(W06, r"the gate took\s+" + N + " s", "cpu.runs.06_assessment.produced", r"gate (?P<v>\d+) s"),
+    _nb(W06, r"the whole notebook \*\*" + N + r" s\*\*\.", "cpu.runs.06_assessment.seconds.0"),
+    _nb(W06, r"\| training \| 3000 steps[^|]*\| \*\*" + N + " s", "cpu.runs.06_assessment.produced",
+        r"3000 steps in (?P<v>\d+) s"),
+    _nb(W06, r"nearest neighbours over 60,000 training digits \| \*\*" + N + " s", "cpu.runs.06_assessment.produced",
+        r"gate (?P<v>\d+) s"),
+    _nb(W06, r"\*\*whole notebook\*\* \| \| \*\*" + N + " s", "cpu.runs.06_assessment.seconds.0"),
+    _nb(W06, r"\| 1500 steps × 512, run 1 \| " + N + " s", "gpu.runs.06_assessment.seconds.1"),
+    _nb(W06, r"\| 1500 steps × 512, run 2 \| " + N + " s", "gpu.runs.06_assessment.seconds.0"),
 )
 
 
-def _value(data, key: str) -> float:
+def _value(data, key: str, within: str | None = None) -> float:
     for part in key.split("."):
         data = data[int(part)] if isinstance(data, list) else data[part]
+    if within is not None:
+        m = re.search(within, str(data))
+        if m is None:
+            raise KeyError(f"{key} no longer says {within!r}")
+        return float(m.group("v").replace(",", ""))
     return float(data)
 
 
@@ -114,7 +232,12 @@ def check(texts: dict[str, str] | None = None, quotes=QUOTES) -> list[str]:
             texts[q.doc] = (REPO / q.doc).read_text()
         if q.source not in cache:
             cache[q.source] = json.loads((REPO / q.source).read_text())
-        value = _value(cache[q.source], q.key) * q.scale
+        try:
+            value = _value(cache[q.source], q.key, q.within) * q.scale
+        except (KeyError, IndexError) as e:
+            problems.append(f"{q.doc}: {q.source} has no value for the quote (missing {e}); "
+                            "update bench/quotes.py if the file changed")
+            continue
         m = re.search(q.pattern, texts[q.doc])
         if m is None:
             problems.append(f"{q.doc}: the quote of {q.source}:{q.key} is gone (pattern {q.pattern!r}); "
@@ -130,7 +253,7 @@ def main() -> int:
         cache.setdefault(q.source, json.loads((REPO / q.source).read_text()))
         m = re.search(q.pattern, (REPO / q.doc).read_text())
         print(f"{q.doc:<58} {m.group('v') if m else 'MISSING':>8}  {q.source}:{q.key} = "
-              f"{_value(cache[q.source], q.key) * q.scale:g}")
+              f"{_value(cache[q.source], q.key, q.within) * q.scale:g}")
     problems = check()
     print("\n".join(problems) or "every quote agrees with its results file")
     return 1 if problems else 0

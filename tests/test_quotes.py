@@ -45,3 +45,20 @@ def test_readme_tables_are_generated_from_the_folders_and_the_times_file():
                    for row in generated["times-cpu"].splitlines()), a.id
     edited = readme.replace("| 01_unets | **76 s** |", "| 01_unets | **70 s** |")
     assert edited != readme and tables.render(edited, generated) == readme
+
+
+def test_a_figure_inside_a_run_summary_is_checked_too():
+    """Walkthrough figures tied to a number inside notebooks.json's run summaries ("3000 steps in
+    192 s; ...") are compared like any other; a summary that no longer says it is reported."""
+    w06 = (quotes.REPO / quotes.W06).read_text()
+    assert "3000 steps in 192 s (15" in w06
+    problems = quotes.check({quotes.W06: w06.replace("3000 steps in 192 s (15", "3000 steps in 182 s (15")})
+    assert problems == [f"{quotes.W06}: quotes 182 for bench/reference/notebooks.json:cpu.runs.06_assessment.produced, "
+                        "the file says 192"]
+    w05 = (quotes.REPO / quotes.W05).read_text()
+    assert quotes.check({quotes.W05: w05.replace("took 9.1–13.6 s", "took 5–13.6 s")}) == [
+        f"{quotes.W05}: quotes 5 for bench/reference/text_encoder_load.json:load_text_encoder_s.min, the file says 9.07"]
+    gone = quotes.Quote(quotes.W06, r"3000 steps in " + quotes.N, quotes.NOTEBOOKS, "cpu.runs.06_assessment.produced",
+                        within=r"4000 steps in (?P<v>\d+) s")
+    problems = quotes.check(quotes=(gone,))
+    assert len(problems) == 1 and "has no value for the quote" in problems[0] and "4000 steps in" in problems[0]
