@@ -124,3 +124,36 @@ def test_notebooks_bench_keeps_the_given_order_and_respects_its_budget(capsys):
     i06, i01 = out.index("06_assessment skipped"), out.index("01_unets skipped")
     assert i06 < i01                                 # the order given, not sorted
     assert "under --min-left" in out
+
+
+def test_flow_bench_runs_every_sampler_and_writes_its_table(tmp_path, monkeypatch):
+    """bench.flow --quick: both models train, every sampler is judged at every NFE it can take
+    (Heun at even NFE only) through the gate's checks, and the table is written."""
+    from bench import flow as flow_bench
+    monkeypatch.setattr(flow_bench, "RESULTS", tmp_path / "flow.json")
+    result = flow_bench.main(["--quick"])
+    saved = json.loads((tmp_path / "flow.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert [(r["sampler"], r["nfe"]) for r in saved["rows"]] == [
+        ("flow-euler", 1), ("flow-euler", 2), ("flow-heun", 2), ("ddpm-ddim", 1), ("ddpm-ddim", 2)]
+    assert all(r["digits"] == 20 and 0 <= r["accuracy"] <= 1 for r in saved["rows"])
+    assert set(saved["smallest_passing_nfe"]) == set(flow_bench.SAMPLERS)
+    assert saved["training"]["flow"]["steps"] == saved["training"]["ddpm"]["steps"] == 3
+
+
+def test_flow_bench_draws_the_gates_starting_noise():
+    """With a zero velocity, the flow sampler returns its starting noise: the gate's (one CPU
+    generator seeded with GRADER_SEED, batch by batch)."""
+    import torch
+    from bench import flow as flow_bench
+    from helpers.gate import GRADER_SEED
+    from helpers.schedules import Schedule
+
+    class Zero(torch.nn.Module):
+        def forward(self, x, t, c, mask):
+            return torch.zeros_like(x)
+
+    x, labels = flow_bench.draw("flow-euler", Zero(), Schedule.linear(10), 2, 4.0, 3, "cpu")
+    noise = torch.randn(30, 1, 28, 28, generator=torch.Generator().manual_seed(GRADER_SEED))
+    torch.testing.assert_close(x, noise.clamp(-1, 1))
+    assert labels.tolist() == [k for k in range(10) for _ in range(3)]
