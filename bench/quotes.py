@@ -34,6 +34,9 @@ W04 = "walkthroughs/04_Classifier_Free_Guidance_Walkthrough.md"
 W05 = "walkthroughs/05_CLIP_Walkthrough.md"
 W06 = "walkthroughs/06_Assessment_DDPM_Walkthrough.md"
 A02 = "answers/02_Diffusion_Models_Answers.md"
+NB02 = "autograder/source/02_diffusion_models/02_diffusion_models.ipynb"
+NB04 = "autograder/source/04_classifier_free_guidance/04_classifier_free_guidance.ipynb"
+NB05 = "autograder/source/05_clip/05_clip.ipynb"
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,13 @@ QUOTES: tuple[Quote, ...] = (
     _nb(W06, r"\*\*whole notebook\*\* \| \| \*\*" + N + " s", "cpu.runs.06_assessment.seconds.0"),
     _nb(W06, r"\| 1500 steps × 512, run 1 \| " + N + " s", "gpu.runs.06_assessment.seconds.1"),
     _nb(W06, r"\| 1500 steps × 512, run 2 \| " + N + " s", "gpu.runs.06_assessment.seconds.0"),
+    # the notebooks' own markdown (instructor sources; the student copies are generated from them)
+    _nb(NB02, r"measured: " + N + " s in all on an idle", "cpu.runs.02_diffusion_models.seconds.0"),
+    _nb(NB04, r"measured: " + N + " s;", "cpu.runs.04_classifier_free_guidance.seconds.0"),
+    _nb(NB05, r"measured: " + N + " s;", "cpu.runs.05_clip.seconds.0"),
+    _judge(NB04, r"classifier with " + N + "% test accuracy on real Fashion-MNIST", "fashion.test_accuracy", 100),
+    _judge(NB04, r"\(the flower judge: " + N + "%", "flowers.test_accuracy", 100),
+    _judge(NB05, N + "% right on held-out photos", "flowers.test_accuracy", 100),
 )
 
 
