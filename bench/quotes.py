@@ -12,8 +12,17 @@ leave a stale copy behind: rewrite the quotes the test names.
 Results files so far: ``helpers/weights/judges.json`` (the three judge classifiers, written by
 ``python -m helpers.judge train``) and ``bench/reference/`` (benchmark results the documents quote,
 copied from ``bench/results/`` with date, host and command when a measurement is adopted:
-``gate_integrity.json``, and ``notebooks.json``, whose figures reach the README through the tables
-bench/tables.py generates). Add an entry to QUOTES for every new quote.
+``gate_integrity.json``; ``notebooks.json``, whose figures reach the README through the tables
+bench/tables.py generates and the walkthroughs, answers and notebooks through the quotes below (a
+number inside a run's summary text is found by the quote's ``within`` pattern); and
+``text_encoder_load.json``, MiniLM's load time). Add an entry to QUOTES for every new quote.
+
+Not tied, because their results files were not kept (the documents say so where they quote them):
+the ``bench.assessment`` figures (README's paragraph, walkthrough 06's per-step, DDPM-vs-DDIM and
+w tables, answers 06's question 2), ``bench.conditioning`` (walkthrough 04, notebook 04's "why every
+level", answers 00), ``bench.text_to_image`` (walkthrough 05's tables, notebook 05's closing cell,
+answers 05), the smoke times, and the per-cell timings, extra digits and side experiments of the
+full-profile runs beyond what notebooks.json records. Re-measure and add a reference file to tie them.
 """
 from __future__ import annotations
 
@@ -34,6 +43,7 @@ W04 = "walkthroughs/04_Classifier_Free_Guidance_Walkthrough.md"
 W05 = "walkthroughs/05_CLIP_Walkthrough.md"
 W06 = "walkthroughs/06_Assessment_DDPM_Walkthrough.md"
 A02 = "answers/02_Diffusion_Models_Answers.md"
+A05 = "answers/05_CLIP_Answers.md"
 NB02 = "autograder/source/02_diffusion_models/02_diffusion_models.ipynb"
 NB04 = "autograder/source/04_classifier_free_guidance/04_classifier_free_guidance.ipynb"
 NB05 = "autograder/source/05_clip/05_clip.ipynb"
@@ -203,6 +213,9 @@ QUOTES: tuple[Quote, ...] = (
     _nb(W06, r"\*\*whole notebook\*\* \| \| \*\*" + N + " s", "cpu.runs.06_assessment.seconds.0"),
     _nb(W06, r"\| 1500 steps × 512, run 1 \| " + N + " s", "gpu.runs.06_assessment.seconds.1"),
     _nb(W06, r"\| 1500 steps × 512, run 2 \| " + N + " s", "gpu.runs.06_assessment.seconds.0"),
+    _nb(A05, r"judged the asked flower " + N + "% of the time", "cpu.runs.05_clip.produced",
+        r"flower judge (?P<v>\d+)% from"),
+    _nb(A05, r"same U-Net, noise and w give " + N + "%", "cpu.runs.05_clip.produced", r"\*\*(?P<v>\d+)% through"),
     # the notebooks' own markdown (instructor sources; the student copies are generated from them)
     _nb(NB02, r"measured: " + N + " s in all on an idle", "cpu.runs.02_diffusion_models.seconds.0"),
     _nb(NB04, r"measured: " + N + " s;", "cpu.runs.04_classifier_free_guidance.seconds.0"),
