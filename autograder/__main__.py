@@ -1,4 +1,4 @@
-"""Command line: python -m autograder {release,grade,worker,merge,sandbox,gradescope} (see --help)."""
+"""Command line: python -m autograder {release,grade,worker,merge,sandbox,gradescope,gate} (see --help)."""
 from __future__ import annotations
 
 import argparse
@@ -108,7 +108,44 @@ def _parser() -> argparse.ArgumentParser:
     gs.add_argument("--notebook-timeout", type=int, default=0, help="CPU-seconds per notebook (default: by profile)")
     gs.add_argument("--stall-timeout", type=int, default=0, help="seconds without CPU before a cell is stopped")
     gs.add_argument("--source", type=Path, default=SOURCE_DIR)
+
+    gt = sub.add_parser("gate", help="after plain `nbgrader autograde`: run 06's gate (the post-grade checks) on each "
+                                     "autograded student and record it in the course's gradebook",
+                        description="For a course graded with plain nbgrader (autograder/README.md, Using these "
+                                    "notebooks in an existing nbgrader course): runs the assignment's post-grade "
+                                    "checks exactly as `grade` does (sandboxed, out of process) on the folder "
+                                    "`nbgrader autograde` left for each student, and writes each as its own line "
+                                    "into gradebook.db (06: 18 + the gate's 10 = 28).")
+    gt.add_argument("--nbgrader-course", type=Path, required=True, metavar="DIR",
+                    help="the nbgrader course root (holds autograded/<student>/<assignment>/ and gradebook.db)")
+    gt.add_argument("--assignment", default="06_assessment", help="assignment id (default: 06_assessment)")
+    gt.add_argument("--gradebook", type=Path, metavar="DB", help="gradebook to write (default: DIR/gradebook.db)")
+    gt.add_argument("--student", action="append", default=[], help="only this student (repeatable; default: all)")
+    gt.add_argument("--profile", choices=("full", "smoke"), default=None,
+                    help="COURSE_PROFILE the notebooks were autograded with (default: $COURSE_PROFILE, else full)")
+    gt.add_argument("--data-dir", default="", help="COURSE_DATA_DIR for the checks (default: inherited)")
+    gt.add_argument("--sandbox", choices=("auto", "strict", "userns", "basic"), default="auto")
+    gt.add_argument("--source", type=Path, default=SOURCE_DIR, help="instructor notebooks (default: autograder/source)")
     return p
+
+
+def cmd_gate(a) -> int:
+    import os
+
+    from .nbgrader_plain import gate_course
+    from .settings import Settings
+    settings = Settings(profile=a.profile or os.environ.get("COURSE_PROFILE") or "full", data_dir=a.data_dir,
+                        sandbox=a.sandbox)
+    r = gate_course(a.nbgrader_course, assignment=a.assignment, gradebook=a.gradebook, students=a.student,
+                    settings=settings, source_dir=a.source)
+    w, db = r["written"], a.gradebook or a.nbgrader_course / "gradebook.db"
+    print(f"wrote {w['grades']} line(s) for {w['students']} student(s) into {db} "
+          f"(COURSE_PROFILE={r['profile']}, sandbox={r['sandbox']})")
+    if w["no_submission"]:
+        print(f"not written, no autograded submission of {a.assignment} in {db}: {', '.join(w['no_submission'])}; "
+              f"run `nbgrader autograde {a.assignment}` for them, then this command again", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_release(a) -> int:
@@ -264,7 +301,7 @@ def main(argv=None) -> int:
         from . import worker
         return worker.serve(a.serve) if a.serve is not None else worker.main(str(a.job))
     return {"release": cmd_release, "grade": cmd_grade, "merge": cmd_merge, "sandbox": cmd_sandbox,
-            "gradescope": cmd_gradescope}[a.cmd](a)
+            "gradescope": cmd_gradescope, "gate": cmd_gate}[a.cmd](a)
 
 
 if __name__ == "__main__":

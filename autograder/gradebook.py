@@ -9,6 +9,11 @@ graded into it, through nbgrader's own API (`nbgrader.api.Gradebook`), so they s
 * each student (a roster's absent students too, without a submission);
 * each submission, with the points of every test as its `auto_score`.
 
+A course graded with plain `nbgrader autograde` keeps nbgrader's cell scores; `write_check_lines`
+adds only the post-grade lines (`python -m autograder gate`, autograder/nbgrader_plain.py).
+Such a line has a grade cell but no source cell: nbgrader's `add_missing_cells` must skip it
+(the course's OverwriteCells does, autograder/nbgrader_config.py).
+
 A harness `error` (grading did not finish: rerun it) leaves the scores empty and marks them for
 a manual grade; every other status writes the points grades.csv has (0 for a test that did not
 run). Writing again updates the same rows: a regrade replaces the scores, it never duplicates.
@@ -52,12 +57,21 @@ def grade_cells(bundle) -> list[tuple[str, float]]:
     return cells
 
 
+def _grade(gb, gid: str, aid: str, student: str):
+    """The student's Grade row of grade cell `gid` (created for a cell added after the submission)."""
+    from nbgrader.api import Grade, MissingEntry
+    try:
+        return gb.find_grade(gid, aid, aid, student)
+    except MissingEntry:
+        grade = Grade(cell_id=gb.find_grade_cell(gid, aid, aid).id, notebook=gb.find_submission_notebook(aid, aid, student))
+        gb.db.add(grade)
+        return grade
+
+
 def write_gradebook(results: list[dict], db: str | Path, bundles: dict) -> dict:
     """Write `results` (the harness's result dicts) into the gradebook at `db` (a path or an
     SQLAlchemy URL; created when missing). `bundles`: assignment id -> its release Bundle.
     Returns counts of what was written."""
-    from nbgrader.api import Grade, MissingEntry
-
     written = {"students": 0, "submissions": 0, "grades": 0, "needs_manual_grade": 0}
     with _opened(db) as gb:
         for aid, bundle in sorted(bundles.items()):
@@ -76,12 +90,7 @@ def write_gradebook(results: list[dict], db: str | Path, bundles: dict) -> dict:
             written["submissions"] += 1
             points = {t["grade_id"]: float(t.get("points") or 0) for t in r.get("tests", [])}
             for gid, _ in grade_cells(bundles[aid]):
-                try:
-                    grade = gb.find_grade(gid, aid, aid, student)
-                except MissingEntry:   # a grade cell added after this submission was first written
-                    cell = gb.find_grade_cell(gid, aid, aid)
-                    grade = Grade(cell_id=cell.id, notebook=gb.find_submission_notebook(aid, aid, student))
-                    gb.db.add(grade)
+                grade = _grade(gb, gid, aid, student)
                 if r["status"] == "error":
                     grade.auto_score, grade.needs_manual_grade = None, True
                     written["needs_manual_grade"] += 1
@@ -89,6 +98,41 @@ def write_gradebook(results: list[dict], db: str | Path, bundles: dict) -> dict:
                     grade.auto_score, grade.needs_manual_grade = points.get(gid, 0.0), False
                 grade.manual_score = None
                 written["grades"] += 1
+        gb.db.commit()
+    return written
+
+
+def write_check_lines(db: str | Path, aid: str, bundle, lines: dict[str, list[dict]]) -> dict:
+    """Record post-grade check lines in a gradebook that plain `nbgrader autograde` filled (the
+    cells' scores are nbgrader's own and stay): `lines` maps a student to the lines the harness
+    gives its checks (autograder.scoring.apply_post_grade: grade_id, max_points, points). A check
+    that is not a cell (06's gate) gets its own grade cell, without a source cell, so nothing is
+    restored into a notebook from it. Returns counts; students without an autograded submission
+    in the gradebook are listed under "no_submission"."""
+    from nbgrader.api import MissingEntry
+
+    written = {"grades": 0, "students": 0, "no_submission": []}
+    with _opened(db) as gb:
+        try:
+            gb.find_notebook(aid, aid)
+        except MissingEntry:
+            raise SystemExit(f"{db} has no notebook {aid} of assignment {aid}: run `nbgrader generate_assignment "
+                             f"{aid}` and `nbgrader autograde {aid}` in the course first") from None
+        cells = {c.name for c in gb.find_notebook(aid, aid).source_cells}
+        for gid, points in grade_cells(bundle):
+            if gid not in cells:
+                gb.update_or_create_grade_cell(gid, aid, aid, max_score=points, cell_type="code")
+        for student, tests in sorted(lines.items()):
+            try:
+                gb.find_submission_notebook(aid, aid, student)
+            except MissingEntry:
+                written["no_submission"].append(student)
+                continue
+            for t in tests:
+                grade = _grade(gb, t["grade_id"], aid, student)
+                grade.auto_score, grade.needs_manual_grade, grade.manual_score = float(t["points"] or 0), False, None
+                written["grades"] += 1
+            written["students"] += 1
         gb.db.commit()
     return written
 
