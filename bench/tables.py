@@ -1,6 +1,7 @@
 """The README's notebook tables, generated from the assignment folders and the measured times.
 
-* "The notebooks": one row per assignment folder (its manifest's `teaches`);
+* "The notebooks": one row per assignment folder (its manifest's `teaches`) with its "Open in
+  Colab" link, built from the one repository URL (`helpers.bootstrap.colab_url` of `REPO_URL`);
 * "How long each notebook takes": the measured full-profile times on a CPU and on a GPU
   (`bench/reference/notebooks.json`, one place for those figures) next to each manifest's
   `time_targets_s`.
@@ -20,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from autograder import assignments  # noqa: E402
+from helpers.bootstrap import colab_url  # noqa: E402
 
 README = REPO / "README.md"
 TIMES = REPO / "bench" / "reference" / "notebooks.json"
@@ -37,8 +39,8 @@ def _seconds(run: dict) -> str:
 
 
 def notebooks_table(course) -> str:
-    rows = ["| # | notebook | what you build and learn |", "|---|---|---|"]
-    rows += [f"| {a.order:02d} | `{a.id}` | {a.teaches} |" for a in course]
+    rows = ["| # | notebook | what you build and learn | Colab |", "|---|---|---|---|"]
+    rows += [f"| {a.order:02d} | `{a.id}` | {a.teaches} | [Open in Colab]({colab_url(a.id)}) |" for a in course]
     return "\n".join(rows)
 
 

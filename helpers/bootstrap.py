@@ -14,6 +14,7 @@ but print the device.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +31,21 @@ if importlib.util.find_spec("helpers") is None:
 import helpers
 DEVICE = helpers.get_device()
 print("profile:", helpers.get_profile())'''
+
+
+COLAB = "https://colab.research.google.com/github"
+
+
+def colab_url(notebook: str, repo_url: str = REPO_URL, branch: str = "main") -> str:
+    """The "Open in Colab" address of ``notebooks/<notebook>.ipynb`` on `branch` of `repo_url`
+    (:data:`REPO_URL` by default): Colab opens a GitHub notebook from
+    ``colab.research.google.com/github/<owner>/<repo>/blob/<branch>/<path>``."""
+    m = re.fullmatch(r"https://(?:www\.)?github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?", repo_url)
+    if not m:
+        raise ValueError(f"REPO_URL {repo_url!r} is not a GitHub repository URL (https://github.com/<owner>/<repo>): "
+                         "Colab's links open notebooks from GitHub only. Set REPO_URL in helpers/bootstrap.py, "
+                         "or leave the README without Colab links")
+    return f"{COLAB}/{m[1]}/{m[2]}/blob/{branch}/notebooks/{notebook}.ipynb"
 
 
 def sync_notebooks(root: Path | None = None) -> list[Path]:
