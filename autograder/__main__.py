@@ -132,8 +132,10 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_gate(a) -> int:
     import os
 
+    from . import sandbox as sb
     from .nbgrader_plain import gate_course
     from .settings import Settings
+    sb.become_subreaper()   # as a grading worker: what the checks leave behind comes back to be killed
     settings = Settings(profile=a.profile or os.environ.get("COURSE_PROFILE") or "full", data_dir=a.data_dir,
                         sandbox=a.sandbox)
     r = gate_course(a.nbgrader_course, assignment=a.assignment, gradebook=a.gradebook, students=a.student,

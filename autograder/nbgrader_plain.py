@@ -161,7 +161,9 @@ def gate_course(course: Path, *, assignment: str = "06_assessment", gradebook: P
                 students=(), settings=None, source_dir: Path = SOURCE_DIR, log=print) -> dict:
     """Run `assignment`'s post-grade checks for every student nbgrader autograded in `course`
     (`autograded/<student>/<assignment>/`) and record each as its own line in the gradebook
-    (default `<course>/gradebook.db`). Returns {"students": {student: [lines]}, "written": counts}."""
+    (default `<course>/gradebook.db`). Returns {"students": {student: [lines]}, "written": counts}.
+    Like a grading worker it kills every process of its own left after each check: run it in a
+    process of its own (`python -m autograder gate`), not inside one with other children."""
     from . import sandbox as sb
     from .grade import _hide_list
     from .gradebook import write_check_lines
