@@ -140,19 +140,20 @@ class Run:
         self.screenshot = Path(path)
         return self.screenshot
 
-    def cell_shot(self, path: Path, cells: list[int]) -> Path:
-        """A screenshot of just the given cells (small, for the docs)."""
+    def cell_shot(self, path: Path, cells: list[int], max_height: int = 560, outputs_only: bool = False) -> Path:
+        """A picture of just the given cells, or of their outputs (top-aligned, at most `max_height` px
+        tall): for the docs."""
         page = self.lab.page
-        page.evaluate("([k, i]) => window.__course[k].content.widgets[i].node.scrollIntoView({block: 'start'})",
+        node = "(c) => " + ("c.outputArea.node" if outputs_only else "c.node")
+        page.evaluate(f"([k, i]) => ({node})(window.__course[k].content.widgets[i]).scrollIntoView({{block: 'start'}})",
                       [self.key, cells[0]])
         page.wait_for_timeout(300)
-        rects = page.evaluate("""([k, ids]) => ids.map(i => { const r = window.__course[k].content.widgets[i].node
-            .getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })""", [self.key, cells])
-        x0 = min(r[0] for r in rects); y0 = min(r[1] for r in rects)
-        x1 = max(r[0] + r[2] for r in rects); y1 = max(r[1] + r[3] for r in rects)
-        vh = page.viewport_size["height"]
-        page.screenshot(path=str(path), clip={"x": x0, "y": max(0, y0), "width": x1 - x0,
-                                              "height": min(y1, vh) - max(0, y0)})
+        rects, panel = page.evaluate(f"""([k, ids]) => {{ const w = window.__course[k], pick = {node};
+            const box = (n) => {{ const r = n.getBoundingClientRect(); return [r.x, r.y, r.right, r.bottom]; }};
+            return [ids.map(i => box(pick(w.content.widgets[i]))), box(w.content.node)]; }}""", [self.key, cells])
+        x0, y0 = min(r[0] for r in rects), max(min(r[1] for r in rects), panel[1])
+        x1, y1 = max(r[2] for r in rects), min(max(r[3] for r in rects), panel[3], y0 + max_height)
+        page.screenshot(path=str(path), clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
         return Path(path)
 
     def close(self) -> None:
