@@ -139,49 +139,56 @@ def main(argv: list[str] | None = None) -> dict:
     load_start, t_start = _loadavg(), time.perf_counter()
     print(f"[flow] training flow and DDPM models with notebook 06's recipe ({steps} steps, widths {tuple(chs)}, "
           f"batch {recipe['BATCH']}) on {device}; load average {load_start}")
-    trained = {kind: train_model(kind, recipe, steps, device, chs) for kind in ("flow", "ddpm")}
+    trained, rows = {}, []
 
-    rows = []
-    print(f"  {'sampler':<11} {'NFE':>4} {'accuracy':>9} {'gate':>5} {'copies':>7} {'min div':>8} {'seconds':>8}")
-    for sampler in SAMPLERS:
-        tr = trained["ddpm" if sampler == "ddpm-ddim" else "flow"]
-        for nfe in nfes:
-            if sampler == "flow-heun" and nfe % 2:
-                continue
-            t0 = time.perf_counter()
-            x, lab = draw(sampler, tr["model"], tr["sched"], nfe, w, n_per_class, device)
-            secs = time.perf_counter() - t0
-            r = evaluate_samples(x, lab, w=w, device=str(device))
-            rows.append({"sampler": sampler, "nfe": nfe, "accuracy": r.accuracy,
-                         "ci": [round(r.ci_low, 4), round(r.ci_high, 4)], "passed": r.passed,
-                         "near_copy_fraction": r.near_copy_fraction, "copies_ok": r.copies_ok,
-                         "diversity_min_ratio": round(min(r.class_diversity_ratio), 3),
-                         "diversity_ok": r.diversity_ok, "sample_seconds": round(secs, 2), "digits": len(lab)})
-            print(f"  {sampler:<11} {nfe:>4} {r.accuracy:>9.1%} {'pass' if r.passed else 'fail':>5} "
-                  f"{r.near_copy_fraction:>7.1%} {min(r.class_diversity_ratio):>8.2f} {secs:>8.1f}", flush=True)
+    def snapshot(complete: bool) -> dict:
+        smallest = {s: min((r["nfe"] for r in rows if r["sampler"] == s and r["passed"]), default=None)
+                    for s in SAMPLERS}
+        return {
+            "benchmark": "07_flow_matching", "complete": complete,
+            "device": str(device), "threads": torch.get_num_threads(), "machine": platform.machine(),
+            "torch": torch.__version__, "quick": args.quick,
+            "recipe": {"T": recipe["T"], "chs": list(chs), "batch": recipe["BATCH"], "steps": steps,
+                       "lr": recipe["LR"], "ema": recipe["EMA_DECAY"], "p_drop": recipe["P_DROP"], "w": w,
+                       "source": "notebook 06's full-profile recipe (bench.assessment.notebook_recipe)"},
+            "per_class": n_per_class,
+            "training": {k: {"steps": v["steps"], "train_seconds": round(v["train_seconds"], 1),
+                             "final_loss": round(v["final_loss"], 4)} for k, v in trained.items()},
+            "rows": rows,
+            "smallest_passing_nfe": smallest,
+            "goal": f"the gate passes with at most {MAX_NFE_GOAL} network evaluations per digit",
+            "goal_met": {s: (n is not None and n <= MAX_NFE_GOAL) for s, n in smallest.items()},
+            "loadavg_start": load_start, "loadavg_end": _loadavg(),
+            "note": "wall times (training, sampling) are disturbed when the load average is above the machine's "
+                    "core count (other jobs); accuracies and pass/fail are seeded and not affected",
+            "total_seconds": round(time.perf_counter() - t_start, 1),
+        }
 
-    smallest = {s: min((r["nfe"] for r in rows if r["sampler"] == s and r["passed"]), default=None)
-                for s in SAMPLERS}
-    result = {
-        "benchmark": "07_flow_matching",
-        "device": str(device), "threads": torch.get_num_threads(), "machine": platform.machine(),
-        "torch": torch.__version__, "quick": args.quick,
-        "recipe": {"T": recipe["T"], "chs": list(chs), "batch": recipe["BATCH"], "steps": steps, "lr": recipe["LR"],
-                   "ema": recipe["EMA_DECAY"], "p_drop": recipe["P_DROP"], "w": w,
-                   "source": "notebook 06's full-profile recipe (bench.assessment.notebook_recipe)"},
-        "per_class": n_per_class,
-        "training": {k: {"steps": v["steps"], "train_seconds": round(v["train_seconds"], 1),
-                         "final_loss": round(v["final_loss"], 4)} for k, v in trained.items()},
-        "rows": rows,
-        "smallest_passing_nfe": smallest,
-        "goal": f"the gate passes with at most {MAX_NFE_GOAL} network evaluations per digit",
-        "goal_met": {s: (n is not None and n <= MAX_NFE_GOAL) for s, n in smallest.items()},
-        "loadavg_start": load_start, "loadavg_end": _loadavg(),
-        "note": "wall times (training, sampling) were taken on a machine shared with other jobs when the load "
-                "average is above its core count; accuracies and pass/fail are seeded and not affected",
-        "total_seconds": round(time.perf_counter() - t_start, 1),
-    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    # each model is trained and then judged, and the file is rewritten after every row
+    # ("complete": false until the end), so a run cut short keeps what it measured
+    for kind, samplers in (("flow", ("flow-euler", "flow-heun")), ("ddpm", ("ddpm-ddim",))):
+        trained[kind] = tr = train_model(kind, recipe, steps, device, chs)
+        print(f"  {'sampler':<11} {'NFE':>4} {'accuracy':>9} {'gate':>5} {'copies':>7} {'min div':>8} {'seconds':>8}")
+        for sampler in samplers:
+            for nfe in nfes:
+                if sampler == "flow-heun" and nfe % 2:
+                    continue
+                t0 = time.perf_counter()
+                x, lab = draw(sampler, tr["model"], tr["sched"], nfe, w, n_per_class, device)
+                secs = time.perf_counter() - t0
+                r = evaluate_samples(x, lab, w=w, device=str(device))
+                rows.append({"sampler": sampler, "nfe": nfe, "accuracy": r.accuracy,
+                             "ci": [round(r.ci_low, 4), round(r.ci_high, 4)], "passed": r.passed,
+                             "near_copy_fraction": r.near_copy_fraction, "copies_ok": r.copies_ok,
+                             "diversity_min_ratio": round(min(r.class_diversity_ratio), 3),
+                             "diversity_ok": r.diversity_ok, "sample_seconds": round(secs, 2), "digits": len(lab)})
+                print(f"  {sampler:<11} {nfe:>4} {r.accuracy:>9.1%} {'pass' if r.passed else 'fail':>5} "
+                      f"{r.near_copy_fraction:>7.1%} {min(r.class_diversity_ratio):>8.2f} {secs:>8.1f}", flush=True)
+                RESULTS.write_text(json.dumps(snapshot(False), indent=2) + "\n")
+
+    result = snapshot(True)
+    smallest = result["smallest_passing_nfe"]
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print("[flow] smallest NFE that passes the gate: "
           + ", ".join(f"{s} {n if n is not None else 'none'}" for s, n in smallest.items())

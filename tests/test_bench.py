@@ -137,7 +137,7 @@ def test_flow_bench_runs_every_sampler_and_writes_its_table(tmp_path, monkeypatc
     assert [(r["sampler"], r["nfe"]) for r in saved["rows"]] == [
         ("flow-euler", 1), ("flow-euler", 2), ("flow-heun", 2), ("ddpm-ddim", 1), ("ddpm-ddim", 2)]
     assert all(r["digits"] == 20 and 0 <= r["accuracy"] <= 1 for r in saved["rows"])
-    assert set(saved["smallest_passing_nfe"]) == set(flow_bench.SAMPLERS)
+    assert set(saved["smallest_passing_nfe"]) == set(flow_bench.SAMPLERS) and saved["complete"]
     assert saved["training"]["flow"]["steps"] == saved["training"]["ddpm"]["steps"] == 3
 
 
