@@ -9,7 +9,7 @@
 * `python -m autograder gate` records the harness's verdict on what the notebook exported as a
   line of its own in the course's gradebook: 06 out of 28 there, not 18.
 
-The end-to-end run with real `nbgrader autograde` (about 1.5 min of CPU) is opt-in:
+The end-to-end run with real `nbgrader autograde` (about 2.5 min of CPU) is opt-in:
 PLAIN_NBGRADER=1 runs test_plain_nbgrader_autograde_then_gate_matches_the_harness.
 """
 from __future__ import annotations
@@ -199,7 +199,7 @@ def test_gate_command_writes_the_gate_line_into_a_plain_nbgrader_gradebook(tmp_p
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("PLAIN_NBGRADER"), reason="opt-in (PLAIN_NBGRADER=1): real nbgrader "
-                    "autograde of 06, about 1.5 min of CPU")
+                    "autograde of 06, about 2.5 min of CPU")
 def test_plain_nbgrader_autograde_then_gate_matches_the_harness(tmp_path):
     """Real `nbgrader generate_assignment` + `nbgrader autograde` (the course's config, smoke profile)
     of the demo's complete_06, then `python -m autograder gate`: no checksum warning in autograde's
