@@ -238,8 +238,19 @@ def collect(inp: Path, *, assignments: list[str], only: str | None = None, roste
                      lms=seen_lms, people=people)
 
 
+def _blackboard_user(m, path: Path, by_lms_id: dict):
+    """The username of a Blackboard file, settled by its attempt's receipt beside it or the roster."""
+    receipt = path.with_name(f"{m.group}_{m.lms_id}_attempt_{m.when}.txt")
+    try:
+        text = receipt.read_bytes()[:65536].decode("utf-8", "replace") if receipt.is_file() else None
+    except OSError:
+        text = None
+    return lmsnames.resolve_blackboard(m, text, frozenset(by_lms_id))
+
+
 def _lms_submissions(cands, by_lms_id, assignments, only, root):
     """Submissions from LMS-named files: the latest attempt of each student, ids through the roster."""
+    cands = [(_blackboard_user(m, path, by_lms_id) if m.lms == "blackboard" else m, path) for m, path in cands]
     latest: dict[tuple, str] = {}
     for m, _ in cands:
         k = (m.lms, m.lms_id, m.group)
@@ -258,7 +269,8 @@ def _lms_submissions(cands, by_lms_id, assignments, only, root):
             unmapped[(m.lms, m.lms_id)] = student
         aid = only or next((a for a in assignments if a in (m.original or "")), None)
         how = m.lms if only else (f"{m.lms}+name" if aid else f"{m.lms}+content")
-        notes = [f"{lmsnames.LABEL[m.lms]} id {m.lms_id} ({m.name}), file {m.original}"] + (["late"] if m.late else [])
+        notes = ([f"{lmsnames.LABEL[m.lms]} id {m.lms_id} ({m.name}), file {m.original}"] + list(m.notes)
+                 + (["late"] if m.late else []))
         subs.append(Submission(student, aid, path, how, notes, lms={"lms": m.lms, "lms_id": m.lms_id, "name": m.name},
                                order=_lms_file_order(m, path)))
     return subs, sorted(superseded), [(l, i, st) for (l, i), st in sorted(unmapped.items())], sorted(seen)

@@ -17,8 +17,9 @@ assignment, as in the flat layout):
 * Blackboard ("Assignment File Download", vangef/BBGradebookOrganiser: "ANYTHING_STUDENTNUMBER_
   attempt_DATETIME_FILENAME"; jeroendoggen/blackboard-analysis-tools): ``<Assignment>_<username>_
   attempt_<YYYY-MM-DD-HH-MM-SS>_<file>`` plus the receipt ``<Assignment>_<username>_attempt_
-  <YYYY-MM-DD-HH-MM-SS>.txt`` (ignored); the latest attempt of a student wins, earlier ones are
-  listed as superseded.
+  <YYYY-MM-DD-HH-MM-SS>.txt`` (not graded; its ``Name: ... (<username>)`` line settles where a
+  username with underscores starts, see :func:`resolve_blackboard`); the latest attempt of a
+  student wins, earlier ones are listed as superseded.
 * Brightspace/D2L (folder download, a D2L reorganising script's example ``397063-2557369 -
   Mary-Ann Smith - Sep 24, 2024 926 PM/document.pdf``; another course's regex ``<id>-<id> -
   <org id> - <Name>- <date> - <file>``): folders ``<submissionid>-<userid> - <Name>[ ]- <Mon D,
@@ -65,6 +66,32 @@ class LmsName:
     alt_ids: tuple = ()           # other ids worth looking up in the roster
     group: str = ""               # what attempts compete within (Blackboard: the assignment name)
     notes: list = field(default_factory=list)
+
+
+RECEIPT_USER = re.compile(r"^Name:.*\((?P<user>[^()\s]+)\)\s*$", re.M)   # "Name: Ann Smith (a_smith)"
+
+
+def resolve_blackboard(m: LmsName, receipt: str | None, known_ids=frozenset()) -> LmsName:
+    """Blackboard joins ``<Assignment>_<username>`` with an underscore, and both may contain
+    underscores, so the name alone cannot say where the username starts (``parse_file`` takes the
+    last segment). Settled, in this order, by the attempt's receipt (its ``Name: ... (<username>)``
+    line), by the longest ending of the joined prefix that is an LMS id on the roster, or else left
+    as parsed with a note."""
+    prefix = f"{m.group}_{m.lms_id}"
+    user, how = None, ""
+    if receipt and (r := RECEIPT_USER.search(receipt)) and prefix.endswith("_" + r["user"]):
+        user, how = r["user"], "username from the attempt's receipt"
+    else:
+        parts = prefix.split("_")
+        endings = ["_".join(parts[i:]) for i in range(1, len(parts))]       # longest first
+        user = next((e for e in endings if e in known_ids), None)
+        how = "username matched on the roster" if user else ""
+    if not user or user == m.lms_id:
+        if m.group.count("_") and not receipt:
+            m.notes.append(f"no receipt: username read as {m.lms_id!r} (the last '_' segment)")
+        return m
+    group = prefix[: -len(user) - 1]
+    return LmsName(m.lms, user, user, m.original, m.when, m.late, m.kind, m.alt_ids, group, [*m.notes, how])
 
 
 def _brightspace(m: re.Match, original: str | None) -> LmsName:

@@ -150,6 +150,44 @@ def test_lms_ids_off_the_roster_are_graded_under_a_safe_id_and_listed(tmp_path):
     assert {s.student for s in col.submissions} == {f"blackboard-{i}" for i in ids.values()}
 
 
+def test_blackboard_usernames_with_underscores_are_settled_by_the_receipt_or_the_roster(tmp_path):
+    """`Homework_2_a_smith_attempt_...`: the assignment and the username both hold underscores, so
+    the name alone cannot say where the username starts. The attempt's receipt names the user
+    (`Name: Ann Smith (a_smith)`); without receipts a roster of LMS ids settles it; with neither
+    the last segment is taken and the submission's notes say so."""
+    nb = (DEMO / "complete" / "02_diffusion_models" / "02_diffusion_models.ipynb").read_bytes()
+    users = {"a_smith": "Ann Smith", "b_smith": "Bob Smith", "jo": "Jo Lee"}
+    ts = "2026-11-20-23-59-01"
+
+    def download(folder: Path, receipts: bool) -> Path:
+        for user, name in users.items():
+            _put(folder / f"Homework_2_{user}_attempt_{ts}_02_diffusion_models.ipynb", nb)
+            if receipts:
+                _put(folder / f"Homework_2_{user}_attempt_{ts}.txt",
+                     f"Name: {name} ({user})\nAssignment: Homework_2\nFiles:\n".encode())
+        return folder
+
+    col = collect(download(tmp_path / "with", True), assignments=KNOWN)
+    assert {s.lms["lms_id"] for s in col.submissions} == set(users)
+    assert {s.student for s in col.submissions} == {f"blackboard-{u}" for u in users}
+    assert all("username from the attempt's receipt" in s.notes for s in col.submissions if "_" in s.lms["lms_id"])
+
+    bare = download(tmp_path / "bare", False)
+    roster = _roster(tmp_path / "roster.csv", {"ann": "a_smith", "bob": "b_smith", "jo": "jo"})
+    col = collect(bare, assignments=KNOWN, roster=roster)
+    assert {s.student: s.lms["lms_id"] for s in col.submissions} == {"ann": "a_smith", "bob": "b_smith", "jo": "jo"}
+    assert col.unmapped == []
+
+    col = collect(bare, assignments=KNOWN)              # neither: the last segment, and a note saying so
+    by = {s.path.name.split("_attempt_")[0]: s for s in col.submissions}
+    assert by["Homework_2_a_smith"].lms["lms_id"] == "smith" and by["Homework_2_jo"].lms["lms_id"] == "jo"
+    assert any("no receipt: username read as 'smith'" in n for n in by["Homework_2_a_smith"].notes)
+    # the parser alone, a receipt naming someone else is not believed
+    m = lms.parse_file(f"Homework_2_a_smith_attempt_{ts}_x.ipynb")
+    assert lms.resolve_blackboard(m, "Name: Eve (eve)\n").lms_id == "smith"
+    assert lms.resolve_blackboard(m, "Name: Ann Smith (a_smith)\n").group == "Homework_2"
+
+
 def test_unreadable_names_are_listed_with_reasons_and_fail_the_run(tmp_path):
     bad = tmp_path / "bad"
     nb = (DEMO / "complete" / "02_diffusion_models" / "02_diffusion_models.ipynb").read_bytes()
