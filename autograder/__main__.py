@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("job", type=Path, nargs="?")
     w.add_argument("--serve", type=int, metavar="FD", help=argparse.SUPPRESS)
 
-    m = sub.add_parser("merge", help="rebuild grades.csv and the summary from an output folder's results/")
+    m = sub.add_parser("merge", help="rebuild grades.csv, the summary and the run's LMS import files from an output folder's results/")
     m.add_argument("out", type=Path)
     m.add_argument("--gradebook", type=Path, metavar="DB", help="also write the grades into this nbgrader gradebook.db")
     m.add_argument("--source", type=Path, default=SOURCE_DIR, help="instructor notebooks (for --gradebook)")
@@ -258,6 +258,7 @@ def _gradebook_rc(gb: dict | None) -> int:
 
 
 def cmd_merge(a) -> int:
+    from . import lms
     from .grade import bundle_cache, to_gradebook
     from .release import build_bundle
     from .report import write_all
@@ -268,7 +269,9 @@ def cmd_merge(a) -> int:
         if k not in latest or p.stat().st_mtime > latest[k][0]:
             latest[k] = (p.stat().st_mtime, r)
     results = [r for _, r in latest.values()]
-    print(write_all(results, Path(a.out)), end="")
+    which, who = lms.load_exports(Path(a.out))           # the LMS import files the run wrote, again
+    extra = lms.write_exports(results, Path(a.out), who, which) if which else []
+    print(write_all(results, Path(a.out), extra=extra), end="")
     if not a.gradebook:
         return 0
     bundles = {aid: build_bundle(aid, bundle_cache(Path(a.out)), a.source) for aid in sorted({r["assignment"] for r in results})

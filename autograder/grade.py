@@ -146,6 +146,7 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
     which = [x for x in lms.EXPORTS if x in (set(lms_export) | set(col.lms))]
     if which:
         extra += lms.write_exports(results, out, col.people, which)
+        lms.save_exports(out, which, col.people)        # `merge` writes them again from this
     info["lms_files"] = which
     info["summary"] = write_all(results, out, extra=extra, header=header)
     if gradebook:

@@ -33,6 +33,7 @@ A roster (``--roster``) with an ``lms_id`` column maps these ids to the course's
 from __future__ import annotations
 
 import csv
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -238,6 +239,23 @@ def write_moodle(results: list[dict], out: Path, who: dict[str, dict], now: floa
                             _score(r), f"{float(r['max_score'] or 0.0):g}", "Yes", "", stamp, feedback])
         paths.append(path)
     return paths, lacking
+
+
+EXPORTS_FILE = "lms_exports.json"   # in a run's output folder: which import files it wrote, and for whom
+
+
+def save_exports(out: Path, which, who: dict[str, dict]) -> None:
+    """Remember a run's LMS import files and the ids they need, so `merge` can write them again."""
+    (Path(out) / EXPORTS_FILE).write_text(json.dumps({"which": list(which), "people": who}, indent=1, sort_keys=True))
+
+
+def load_exports(out: Path) -> tuple[list[str], dict[str, dict]]:
+    """(which, who) saved by :func:`save_exports`; ([], {}) when the run wrote no LMS file."""
+    path = Path(out) / EXPORTS_FILE
+    if not path.is_file():
+        return [], {}
+    saved = json.loads(path.read_text())
+    return [x for x in saved.get("which", []) if x in EXPORTS], saved.get("people", {})
 
 
 def write_exports(results: list[dict], out: Path, who: dict[str, dict], which) -> list[str]:

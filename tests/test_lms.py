@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pytest
 from autograder import EXAMPLES_DIR, SOURCE_DIR, assignments
 from autograder import lms
 from autograder.collect import collect
-from conftest import grade_folder
+from conftest import REPO, grade_folder
 
 KNOWN = assignments.ids(SOURCE_DIR)
 DEMO = EXAMPLES_DIR / "submitted"
@@ -257,3 +259,31 @@ def test_a_canvas_zip_grades_like_the_demo(tmp_path):
     rows = list(csv.reader((tmp_path / "out" / "canvas_grades.csv").read_text().splitlines()))
     assert {r[1]: float(r[5]) for r in rows[2:]} == {ids[st]: exp[st]["score"] for st in pick}
     assert not (tmp_path / "out" / "moodle_grading_worksheet_02_diffusion_models.csv").exists()
+    # `merge` (after a cluster run, or to rebuild) writes the same import file again
+    written = (tmp_path / "out" / "canvas_grades.csv").read_bytes()
+    (tmp_path / "out" / "canvas_grades.csv").unlink()
+    merged = subprocess.run([sys.executable, "-m", "autograder", "merge", str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=REPO)
+    assert merged.returncode == 0, merged.stdout[-2000:] + merged.stderr[-2000:]
+    assert (tmp_path / "out" / "canvas_grades.csv").read_bytes() == written
+    assert "Canvas import: canvas_grades.csv" in merged.stdout
+
+
+def test_merge_writes_the_lms_import_files_of_the_run_again(tmp_path):
+    """What a run saved of its LMS exports (lms_exports.json) is enough for `merge`: the same rows
+    from the results files, and a student without an id of that LMS listed as left out."""
+    for st, aid, sc, mx, status in [("ann", "02_x", 13.0, 13.0, "graded"), ("bob", "02_x", 10.5, 13.0, "graded"),
+                                    ("cat", "02_x", 0.0, 13.0, "missing")]:
+        _put(tmp_path / "results" / aid / f"{st}.json", json.dumps(
+            {"student": st, "assignment": aid, "score": sc, "max_score": mx, "status": status, "detail": ""}).encode())
+    lms.save_exports(tmp_path, ["moodle"], {"ann": {"lms": "moodle", "lms_id": "201", "name": "Ann A"},
+                                            "bob": {"lms": "moodle", "lms_id": "202"}})
+    merged = subprocess.run([sys.executable, "-m", "autograder", "merge", str(tmp_path)],
+                            capture_output=True, text=True, cwd=REPO)
+    assert merged.returncode == 0, merged.stdout[-2000:] + merged.stderr[-2000:]
+    with open(tmp_path / "moodle_grading_worksheet_02_x.csv", newline="") as f:
+        sheet = {r["Identifier"]: r["Grade"] for r in csv.DictReader(f)}
+    assert sheet == {"Participant 201": "13", "Participant 202": "10.5"}
+    assert "left out, no Moodle id" in merged.stdout and "cat" in merged.stdout
+    assert not (tmp_path / "canvas_grades.csv").exists()
+    assert lms.load_exports(tmp_path / "nothing") == ([], {})
