@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit 0 even when files were not understood (they are still listed) or nothing was graded")
     g.add_argument("--lms-export", action="append", default=[], choices=("canvas", "moodle"),
                    help="also write this LMS's grade import CSV (default: the LMS the submissions came from)")
+    g.add_argument("--canvas-column", action="append", default=[], metavar="ASSIGNMENT=HEADER",
+                   help="head ASSIGNMENT's column of canvas_grades.csv with HEADER, the existing column's header "
+                        "in Canvas's own gradebook export (e.g. 'Homework 2 (12345)'), so the import fills it "
+                        "(default: the assignment id, which Canvas offers to create as a new assignment)")
     g.add_argument("--gradebook", type=Path, metavar="DB",
                    help="also write the grades into this nbgrader gradebook.db (created when missing; "
                         "formgrader and `nbgrader export` then show them, 06's gate as its own line)")
@@ -184,6 +188,12 @@ def cmd_grade(a) -> int:
     if not Path(inputs).exists():
         print(f"no submissions at {inputs}", file=sys.stderr)
         return 2
+    from .lms import parse_columns
+    try:
+        columns = parse_columns(a.canvas_column)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     slurm = None
     if a.engine == "slurm":
         from .slurm import SlurmOptions, unavailable
@@ -200,7 +210,8 @@ def cmd_grade(a) -> int:
         results, info = grade_class(inputs, out, assignment=a.assignment, workers=a.workers, settings=settings,
                                     source_dir=a.source, roster=roster, resume=not a.no_resume, device=a.device,
                                     progress=not a.quiet, header=header, exclude=demo.exclude if a.demo else None,
-                                    lms_export=a.lms_export, gradebook=a.gradebook, slurm=slurm)
+                                    lms_export=a.lms_export, gradebook=a.gradebook, slurm=slurm,
+                                    canvas_columns=columns)
     except SlurmError as exc:
         print(f"--engine slurm: {exc}", file=sys.stderr)
         return 2
@@ -269,8 +280,8 @@ def cmd_merge(a) -> int:
         if k not in latest or p.stat().st_mtime > latest[k][0]:
             latest[k] = (p.stat().st_mtime, r)
     results = [r for _, r in latest.values()]
-    which, who = lms.load_exports(Path(a.out))           # the LMS import files the run wrote, again
-    extra = lms.write_exports(results, Path(a.out), who, which) if which else []
+    which, who, columns = lms.load_exports(Path(a.out))  # the LMS import files the run wrote, again
+    extra = lms.write_exports(results, Path(a.out), who, which, columns) if which else []
     print(write_all(results, Path(a.out), extra=extra), end="")
     if not a.gradebook:
         return 0

@@ -68,9 +68,10 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
                 settings: Settings | None = None, source_dir: Path = SOURCE_DIR, roster: Path | None = None,
                 resume: bool = True, device: str = "auto", progress: bool = True,
                 header: str = "", log=print, exclude=None, lms_export=(), gradebook: Path | None = None,
-                slurm=None) -> tuple[list[dict], dict]:
+                slurm=None, canvas_columns: dict[str, str] | None = None) -> tuple[list[dict], dict]:
     """Grade everything under `inputs`; returns (results, run info). `lms_export`: LMSs whose
-    grade import files to write besides grades.csv (default: those the submissions came from).
+    grade import files to write besides grades.csv (default: those the submissions came from);
+    `canvas_columns`: {assignment id: the Canvas column header to fill} (lms.write_canvas).
     `gradebook`: an nbgrader gradebook.db to write the grades into too (autograder/gradebook.py).
     `slurm`: a slurm.SlurmOptions to grade as one Slurm job array instead of the local pool."""
     settings = settings or Settings()
@@ -145,8 +146,8 @@ def grade_class(inputs: Path, out: Path, *, assignment: str | None = None, worke
         return results, info
     which = [x for x in lms.EXPORTS if x in (set(lms_export) | set(col.lms))]
     if which:
-        extra += lms.write_exports(results, out, col.people, which)
-        lms.save_exports(out, which, col.people)        # `merge` writes them again from this
+        extra += lms.write_exports(results, out, col.people, which, canvas_columns)
+        lms.save_exports(out, which, col.people, canvas_columns)   # `merge` writes them again from this
     info["lms_files"] = which
     info["summary"] = write_all(results, out, extra=extra, header=header)
     if gradebook:

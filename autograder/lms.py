@@ -192,11 +192,14 @@ def _ids(results, who: dict[str, dict], lms: str) -> tuple[dict[str, dict], list
     return have, lacking
 
 
-def write_canvas(results: list[dict], out: Path, who: dict[str, dict]) -> tuple[Path, list[str]]:
+def write_canvas(results: list[dict], out: Path, who: dict[str, dict], columns: dict[str, str] | None = None
+                 ) -> tuple[Path, list[str]]:
     """Canvas gradebook import CSV (Grades > Import): Student, ID (Canvas user id), SIS User ID,
     SIS Login ID, Section, one column per assignment, and the "Points Possible" row Canvas's own
-    export carries. The assignment column is headed by our assignment id: Canvas offers to create
-    it as a new assignment, or rename the header to the existing column's "Name (id)"."""
+    export carries. An assignment's column is headed by `columns[assignment id]` when given (the
+    existing Canvas column's "Name (id)", as Canvas's own export heads it, so the import fills that
+    column), else by our assignment id (Canvas then offers to create it as a new assignment)."""
+    columns = columns or {}
     aids = sorted({r["assignment"] for r in results})
     have, lacking = _ids(results, who, "canvas")
     score = {(r["student"], r["assignment"]): r for r in results}
@@ -204,7 +207,7 @@ def write_canvas(results: list[dict], out: Path, who: dict[str, dict]) -> tuple[
     path = out / "canvas_grades.csv"
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *aids])
+        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *[columns.get(a, a) for a in aids]])
         w.writerow(["    Points Possible", "", "", "", "", *[f"{maxp[a]:g}" for a in aids]])
         for st, p in have.items():
             w.writerow([p.get("name") or st, p["lms_id"], "", "", "",
@@ -244,26 +247,41 @@ def write_moodle(results: list[dict], out: Path, who: dict[str, dict], now: floa
 EXPORTS_FILE = "lms_exports.json"   # in a run's output folder: which import files it wrote, and for whom
 
 
-def save_exports(out: Path, which, who: dict[str, dict]) -> None:
+def save_exports(out: Path, which, who: dict[str, dict], columns: dict[str, str] | None = None) -> None:
     """Remember a run's LMS import files and the ids they need, so `merge` can write them again."""
-    (Path(out) / EXPORTS_FILE).write_text(json.dumps({"which": list(which), "people": who}, indent=1, sort_keys=True))
+    (Path(out) / EXPORTS_FILE).write_text(json.dumps({"which": list(which), "people": who,
+                                                      "canvas_columns": columns or {}}, indent=1, sort_keys=True))
 
 
-def load_exports(out: Path) -> tuple[list[str], dict[str, dict]]:
-    """(which, who) saved by :func:`save_exports`; ([], {}) when the run wrote no LMS file."""
+def load_exports(out: Path) -> tuple[list[str], dict[str, dict], dict[str, str]]:
+    """(which, who, canvas columns) saved by :func:`save_exports`; empty when the run wrote no LMS file."""
     path = Path(out) / EXPORTS_FILE
     if not path.is_file():
-        return [], {}
+        return [], {}, {}
     saved = json.loads(path.read_text())
-    return [x for x in saved.get("which", []) if x in EXPORTS], saved.get("people", {})
+    return ([x for x in saved.get("which", []) if x in EXPORTS], saved.get("people", {}),
+            saved.get("canvas_columns", {}))
 
 
-def write_exports(results: list[dict], out: Path, who: dict[str, dict], which) -> list[str]:
-    """The import files of the LMSs in `which`; lines for the summary."""
+def parse_columns(pairs) -> dict[str, str]:
+    """``--canvas-column 02_diffusion_models="Homework 2 (12345)"`` pairs -> {assignment id: header}."""
+    out = {}
+    for pair in pairs or ():
+        aid, sep, header = pair.partition("=")
+        if not sep or not aid.strip() or not header.strip():
+            raise ValueError(f"--canvas-column {pair!r}: write ASSIGNMENT=HEADER, e.g. "
+                             "02_diffusion_models=\"Homework 2 (12345)\" (the header of the column in Canvas's own export)")
+        out[aid.strip()] = header.strip()
+    return out
+
+
+def write_exports(results: list[dict], out: Path, who: dict[str, dict], which,
+                  columns: dict[str, str] | None = None) -> list[str]:
+    """The import files of the LMSs in `which`; lines for the summary. `columns`: Canvas headers."""
     lines = []
     for lms in which:
         if lms == "canvas":
-            path, lacking = write_canvas(results, out, who)
+            path, lacking = write_canvas(results, out, who, columns)
             paths = [path]
         elif lms == "moodle":
             paths, lacking = write_moodle(results, out, who)

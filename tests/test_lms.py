@@ -286,4 +286,22 @@ def test_merge_writes_the_lms_import_files_of_the_run_again(tmp_path):
     assert sheet == {"Participant 201": "13", "Participant 202": "10.5"}
     assert "left out, no Moodle id" in merged.stdout and "cat" in merged.stdout
     assert not (tmp_path / "canvas_grades.csv").exists()
-    assert lms.load_exports(tmp_path / "nothing") == ([], {})
+    assert lms.load_exports(tmp_path / "nothing") == ([], {}, {})
+
+
+def test_a_canvas_column_can_be_headed_as_the_existing_assignment(tmp_path):
+    """`--canvas-column 02_x="Homework 2 (12345)"`: Canvas fills the existing column whose export
+    header that is, instead of offering a new assignment; the header survives `merge`."""
+    res = _results([("ann", "02_x", 13.0, 13.0, "graded"), ("ann", "03_y", 4.0, 12.0, "graded")])
+    cols = lms.parse_columns(["02_x=Homework 2 (12345)"])
+    path, _ = lms.write_canvas(res, tmp_path, {"ann": {"lms_id": "101"}}, cols)
+    head = next(csv.reader(path.read_text().splitlines()))
+    assert head[5:] == ["Homework 2 (12345)", "03_y"]
+    for bad in (["02_x"], ["=Homework"], ["02_x= "]):
+        with pytest.raises(ValueError, match="ASSIGNMENT=HEADER"):
+            lms.parse_columns(bad)
+    lms.save_exports(tmp_path, ["canvas"], {"ann": {"lms_id": "101"}}, cols)
+    assert lms.load_exports(tmp_path)[2] == cols
+    refused = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp_path), "--canvas-column", "02_x"],
+                             capture_output=True, text=True, cwd=REPO)
+    assert refused.returncode == 2 and "write ASSIGNMENT=HEADER" in refused.stderr
