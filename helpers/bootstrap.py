@@ -7,7 +7,8 @@ a test fails when a notebook's first cell differs from :data:`BOOTSTRAP_CELL`.
 In Colab (or any kernel where ``helpers`` cannot be imported) the cell pip-installs the course
 package from the repository (``$COURSE_REPO_URL`` when set, e.g. a fork: ``%env
 COURSE_REPO_URL=https://...`` before the cell; :data:`REPO_URL` otherwise) and, when that fails,
-stops with an error that says so; data is downloaded on first use by ``helpers.data``. In a local
+stops with an error that quotes the end of pip's message (a notebook in Colab does not show a
+subprocess's own output, so the cell captures it); data is downloaded on first use by ``helpers.data``. In a local
 JupyterLab started with ``make lab`` the package is already installed and the cell does nothing
 but print the device.
 """
@@ -25,9 +26,11 @@ BOOTSTRAP_CELL = f'''# Setup: in Colab (or wherever the course package is missin
 import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("helpers") is None:
     url = os.environ.get("COURSE_REPO_URL", "{REPO_URL}")
-    if subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"diffusion-course @ git+{{url}}"]).returncode:
-        raise RuntimeError(f"Could not install the course package from {{url}} (pip's message is above). Check the "
-                           "internet connection, or set your course's repository first: %env COURSE_REPO_URL=https://...")
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"diffusion-course @ git+{{url}}"],
+                         capture_output=True, text=True)   # a notebook does not show a subprocess's own output
+    if pip.returncode:
+        raise RuntimeError(f"Could not install the course package from {{url}}. pip said:\\n{{pip.stderr[-1500:]}}\\n"
+                           "Check the internet connection, or set your course's repository first: %env COURSE_REPO_URL=https://...")
 import helpers
 DEVICE = helpers.get_device()
 print("profile:", helpers.get_profile())'''

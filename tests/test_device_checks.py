@@ -124,8 +124,9 @@ def _run_bootstrap_without_helpers(monkeypatch, returncode):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "helpers" else real_find_spec(name, *a))
     calls = []
+    said = "" if returncode == 0 else "ERROR: Could not find a version that satisfies the requirement (from pip)"
     monkeypatch.setattr(subprocess, "run",
-                        lambda cmd, *a, **k: calls.append(cmd) or subprocess.CompletedProcess(cmd, returncode))
+                        lambda cmd, *a, **k: calls.append(cmd) or subprocess.CompletedProcess(cmd, returncode, "", said))
     ns: dict = {}
     exec(bootstrap.BOOTSTRAP_CELL, ns)
     return calls, ns
@@ -146,4 +147,5 @@ def test_bootstrap_says_what_to_do_when_the_install_fails(monkeypatch):
     with pytest.raises(RuntimeError, match="COURSE_REPO_URL") as err:
         _run_bootstrap_without_helpers(monkeypatch, returncode=1)
     assert bootstrap.REPO_URL in str(err.value)
+    assert "pip said:\nERROR: Could not find a version that satisfies" in str(err.value)   # pip's own words, shown
 
