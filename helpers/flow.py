@@ -119,15 +119,14 @@ def guided_velocity(v_cond: torch.Tensor, v_uncond: torch.Tensor, w: float) -> t
 def cfg_velocity_fn(model, c: torch.Tensor, w: float, T: int = 1000) -> VelocityFn:
     """A velocity predictor ``v_fn(x, t)`` (t: (B,) floats in [0, 1]) that runs the conditional
     and the unconditional pass in ONE batched call ``model(cat([x, x]), ..., c_mask)`` (first half
-    keeps the context c (B, D), second half drops it) and mixes them with :func:`guided_velocity`."""
+    keeps the context c (B, D), second half drops it) and mixes them as :func:`guided_velocity`.
+    That call and mix are :func:`helpers.ddpm.cfg_eps_fn`'s (the guided form does not care whether
+    the network predicts a noise or a velocity); only the time input differs."""
+    from .ddpm import cfg_eps_fn
+    guided = cfg_eps_fn(model, c, w)
 
     def v_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        B = x.shape[0]
-        t = time_input(_batch_t(t, x), T)  # (B,)
-        ones = torch.ones(B, 1, device=x.device)
-        mask = torch.cat([ones, torch.zeros_like(ones)])  # (2B, 1)
-        v_c, v_u = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([c, c]), mask).chunk(2)
-        return guided_velocity(v_c, v_u, w)
+        return guided(x, time_input(_batch_t(t, x), T))
 
     return v_fn
 
