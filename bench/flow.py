@@ -7,14 +7,15 @@ order and seeds), differing only in what the network learns:
 * **flow**: the flow-matching velocity (:func:`helpers.flow.flow_cfg_loss`; t = 0 data, t = 1 noise);
 * **ddpm**: notebook 06's noise predictor (its linear schedule, T steps).
 
-Then, for each sampler and each count of network evaluations per digit (NFE) in 1, 2, 4, 8, 16, 25,
-it draws the gate's 1000 digits (100 per class, guidance w of the recipe, noise from one CPU
+Then, for each sampler and each count of network evaluations per digit (NFE) in 1, 2, 4, 8, 16, 25
+(Heun: 3, 5, 9, 15, 25), it draws the gate's 1000 digits (100 per class, guidance w of the recipe, noise from one CPU
 generator seeded with ``helpers.gate.GRADER_SEED``, batches of the gate's size: the same starting
 noise for every sampler) and runs them through the gate's judge and integrity checks
 (:func:`helpers.gate.evaluate_samples`: accuracy >= 95%, near-copies and collapse refused):
 
 * **flow-euler**: :func:`helpers.flow.sample` with Euler, NFE steps;
-* **flow-heun**: Heun, NFE / 2 steps (even NFE only);
+* **flow-heun**: Heun with an Euler last step, (NFE + 1) / 2 steps (odd NFE only;
+  :func:`helpers.flow.sample` says why the last step is Euler);
 * **ddpm-ddim**: the gate's own sampler, DDIM (eta = 0, x0 clipped to [-1, 1]) with NFE steps.
 
 One NFE is one batched network call (the conditional and unconditional passes of classifier-free
@@ -26,7 +27,8 @@ pass/fail are not: every draw is seeded).
 Prints a table and writes ``bench/results/flow.json``. ``make bench`` runs it through
 ``python -m bench``; alone: ``python -m bench.flow [--quick] [--steps N]``. ``--quick`` (or
 ``BENCH_QUICK=1``) proves the pipeline only: a few training steps, the smallest U-Net, 2 digits per
-class, NFE 1 and 2.
+class, NFE 1 and 2 (Heun 3). ``--samplers flow-heun`` re-measures one sampler (and trains only the
+model it needs).
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ import torch.nn.functional as F
 
 RESULTS = Path(__file__).resolve().parent / "results" / "flow.json"
 NFES = (1, 2, 4, 8, 16, 25)
+HEUN_NFES = (3, 5, 9, 15, 25)   # Heun's counts are odd: 2 evaluations per step, 1 for the last (Euler) step
 SAMPLERS = ("flow-euler", "flow-heun", "ddpm-ddim")
 MAX_NFE_GOAL = 10  # issue 20: the gate should pass with at most this many network evaluations per digit
 
@@ -128,12 +131,22 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
     p.add_argument("--steps", type=int, default=None, help="training steps of each model (default: the recipe's)")
     p.add_argument("--nfe", type=str, default=None, help="comma-separated NFE counts (default 1,2,4,8,16,25)")
+    p.add_argument("--heun-nfe", type=str, default=None, help="Heun's odd NFE counts (default 3,5,9,15,25)")
+    p.add_argument("--samplers", type=str, default=",".join(SAMPLERS),
+                   help=f"comma-separated subset of {','.join(SAMPLERS)}")
     args = p.parse_args(argv)
     device = get_device()
     recipe = notebook_recipe("gpu" if device.type == "cuda" else "cpu")
     steps = args.steps or (3 if args.quick else recipe["STEPS"])
     chs = (8, 16) if args.quick else recipe["CHS"]
     nfes = tuple(int(v) for v in args.nfe.split(",")) if args.nfe else ((1, 2) if args.quick else NFES)
+    heun_nfes = (tuple(int(v) for v in args.heun_nfe.split(",")) if args.heun_nfe
+                 else ((3,) if args.quick else HEUN_NFES))
+    if any(n % 2 == 0 for n in heun_nfes):
+        p.error(f"--heun-nfe: Heun's counts are odd (2 evaluations per step, 1 for the last), got {heun_nfes}")
+    chosen = tuple(v for v in args.samplers.split(",") if v)
+    if not chosen or set(chosen) - set(SAMPLERS):
+        p.error(f"--samplers: choose from {', '.join(SAMPLERS)}, got {args.samplers!r}")
     n_per_class = SMOKE_PER_CLASS if args.quick else N_PER_CLASS
     w = recipe["GUIDANCE_W"]
     load_start, t_start = _loadavg(), time.perf_counter()
@@ -143,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def snapshot(complete: bool) -> dict:
         smallest = {s: min((r["nfe"] for r in rows if r["sampler"] == s and r["passed"]), default=None)
-                    for s in SAMPLERS}
+                    for s in chosen}
         return {
             "benchmark": "07_flow_matching", "complete": complete,
             "device": str(device), "threads": torch.get_num_threads(), "machine": platform.machine(),
@@ -168,12 +181,13 @@ def main(argv: list[str] | None = None) -> dict:
     # each model is trained and then judged, and the file is rewritten after every row
     # ("complete": false until the end), so a run cut short keeps what it measured
     for kind, samplers in (("flow", ("flow-euler", "flow-heun")), ("ddpm", ("ddpm-ddim",))):
+        samplers = [s for s in samplers if s in chosen]
+        if not samplers:
+            continue
         trained[kind] = tr = train_model(kind, recipe, steps, device, chs)
         print(f"  {'sampler':<11} {'NFE':>4} {'accuracy':>9} {'gate':>5} {'copies':>7} {'min div':>8} {'seconds':>8}")
         for sampler in samplers:
-            for nfe in nfes:
-                if sampler == "flow-heun" and nfe % 2:
-                    continue
+            for nfe in (heun_nfes if sampler == "flow-heun" else nfes):
                 t0 = time.perf_counter()
                 x, lab = draw(sampler, tr["model"], tr["sched"], nfe, w, n_per_class, device)
                 secs = time.perf_counter() - t0
@@ -192,8 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print("[flow] smallest NFE that passes the gate: "
           + ", ".join(f"{s} {n if n is not None else 'none'}" for s, n in smallest.items())
-          + f"; training {result['training']['flow']['train_seconds']} s (flow), "
-            f"{result['training']['ddpm']['train_seconds']} s (ddpm); wrote {RESULTS}")
+          + "; training " + ", ".join(f"{v['train_seconds']} s ({k})" for k, v in result["training"].items())
+          + f"; wrote {RESULTS}")
     return result
 
 

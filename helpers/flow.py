@@ -162,24 +162,31 @@ def sample(v_fn: VelocityFn, shape, nfe: int, method: str = "euler", *, generato
     """Integrate ``dx/dt = v_fn(x, t)`` from noise (t = 1) to data (t = 0) with ``nfe`` network
     evaluations on the uniform :func:`time_grid`.
 
-    ``method="euler"``: nfe steps of :func:`euler_step`; ``"heun"``: nfe // 2 steps of
-    :func:`heun_step` (nfe must be even and >= 2). x_1 = randn(shape) is drawn on the CPU with
+    ``method="euler"``: nfe steps of :func:`euler_step`. ``"heun"``: (nfe + 1) // 2 steps, a
+    :func:`heun_step` (2 evaluations) on every interval but the last and an Euler step (1
+    evaluation) into t = 0, so nfe must be odd (1 is a single Euler step). The last interval is
+    Euler because the velocity at t = 0 itself is no guide: there x_t is taken for clean data, the
+    noise it came from cannot be read off it, and the net predicts v(x, 0) = E[eps] - x = -x, which
+    a Heun correction would average in (Karras et al. 2022, Algorithm 1, do the same at sigma = 0;
+    measured on notebook 07's model: 23% judge accuracy with 2 plain Heun steps, 99% with the
+    Euler last step at one evaluation fewer). x_1 = randn(shape) is drawn on the CPU with
     ``generator`` (the same seed gives the same noise on any device), then moved to ``device``.
     Returns x_0 (shape), not clamped; with ``return_trajectory`` also the (steps + 1, *shape)
     CPU tensor of the states at every time of the grid."""
     if method not in ("euler", "heun"):
         raise ValueError(f"method must be 'euler' or 'heun', got {method!r}")
-    if method == "heun" and (nfe < 2 or nfe % 2):
-        raise ValueError(f"Heun uses 2 network evaluations per step: nfe must be even and >= 2, got {nfe}")
     if nfe < 1:
         raise ValueError(f"nfe must be >= 1, got {nfe}")
+    if method == "heun" and nfe % 2 == 0:
+        raise ValueError(f"Heun with an Euler last step uses 2 evaluations per step and 1 for the last: nfe must "
+                         f"be odd (1, 3, 5, ...), got {nfe}")
     device = torch.device(device or "cpu")
-    steps = nfe if method == "euler" else nfe // 2
+    steps = nfe if method == "euler" else (nfe + 1) // 2
     ts = time_grid(steps).tolist()  # Python floats, 1.0 ... 0.0
     x = torch.randn(tuple(shape), generator=generator).to(device)  # x_1: (B, C, H, W)
     frames = [x.cpu()]
-    for t, t_next in zip(ts[:-1], ts[1:]):
-        if method == "euler":
+    for i, (t, t_next) in enumerate(zip(ts[:-1], ts[1:])):
+        if method == "euler" or i == steps - 1:
             x = euler_step(x, t, t_next, v_fn(x, _batch_t(t, x)))
         else:
             x = heun_step(v_fn, x, t, t_next)

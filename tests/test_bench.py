@@ -127,18 +127,26 @@ def test_notebooks_bench_keeps_the_given_order_and_respects_its_budget(capsys):
 
 
 def test_flow_bench_runs_every_sampler_and_writes_its_table(tmp_path, monkeypatch):
-    """bench.flow --quick: both models train, every sampler is judged at every NFE it can take
-    (Heun at even NFE only) through the gate's checks, and the table is written."""
+    """bench.flow --quick: both models train, every sampler is judged at its NFE counts (Heun at
+    odd ones: 2 evaluations per step, 1 for the Euler last step) through the gate's checks, and the
+    table is written; --samplers re-measures one sampler and trains only the model it needs."""
     from bench import flow as flow_bench
     monkeypatch.setattr(flow_bench, "RESULTS", tmp_path / "flow.json")
     result = flow_bench.main(["--quick"])
     saved = json.loads((tmp_path / "flow.json").read_text())
     assert saved == json.loads(json.dumps(result))
     assert [(r["sampler"], r["nfe"]) for r in saved["rows"]] == [
-        ("flow-euler", 1), ("flow-euler", 2), ("flow-heun", 2), ("ddpm-ddim", 1), ("ddpm-ddim", 2)]
+        ("flow-euler", 1), ("flow-euler", 2), ("flow-heun", 3), ("ddpm-ddim", 1), ("ddpm-ddim", 2)]
     assert all(r["digits"] == 20 and 0 <= r["accuracy"] <= 1 for r in saved["rows"])
     assert set(saved["smallest_passing_nfe"]) == set(flow_bench.SAMPLERS) and saved["complete"]
     assert saved["training"]["flow"]["steps"] == saved["training"]["ddpm"]["steps"] == 3
+
+    only = flow_bench.main(["--quick", "--samplers", "flow-heun", "--heun-nfe", "1,3"])
+    assert [(r["sampler"], r["nfe"]) for r in only["rows"]] == [("flow-heun", 1), ("flow-heun", 3)]
+    assert list(only["training"]) == ["flow"] and list(only["smallest_passing_nfe"]) == ["flow-heun"]
+    for bad in (["--heun-nfe", "4"], ["--samplers", "flow-rk4"]):
+        with pytest.raises(SystemExit):
+            flow_bench.main(["--quick", *bad])
 
 
 def test_flow_bench_draws_the_gates_starting_noise():

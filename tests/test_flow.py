@@ -206,7 +206,7 @@ def test_straightness_of_a_line_and_a_right_angle():
         flow.straightness(torch.zeros(1, 2, 2))
 
 
-def test_sample_counts_network_evaluations_and_refuses_odd_heun():
+def test_sample_counts_network_evaluations_and_refuses_even_heun():
     calls = []
 
     def v_fn(x, t):
@@ -214,18 +214,31 @@ def test_sample_counts_network_evaluations_and_refuses_odd_heun():
         return torch.zeros_like(x)
 
     shape = (2, 1, 4, 4)
+    # Heun with an Euler last step: Heun on 1 -> 2/3 and 2/3 -> 1/3 (2 calls each), Euler on 1/3 -> 0
+    # (1 call, never evaluated at t = 0); nfe 1 is a single Euler step
     for method, nfe, expected_times in [("euler", 4, [1.0, 0.75, 0.5, 0.25]),
-                                        ("heun", 6, [1.0, 2 / 3, 2 / 3, 1 / 3, 1 / 3, 0.0])]:
+                                        ("heun", 5, [1.0, 2 / 3, 2 / 3, 1 / 3, 1 / 3]),
+                                        ("heun", 1, [1.0])]:
         calls.clear()
         flow.sample(v_fn, shape, nfe, method)
-        assert calls == pytest.approx(expected_times), method
-    for nfe in (0, 1, 3, 5):
-        with pytest.raises(ValueError, match="even"):
+        assert calls == pytest.approx(expected_times), (method, nfe)
+    for nfe in (0, 2, 4, 6):
+        with pytest.raises(ValueError, match="nfe"):
             flow.sample(v_fn, shape, nfe, "heun")
     with pytest.raises(ValueError, match="nfe"):
         flow.sample(v_fn, shape, 0, "euler")
     with pytest.raises(ValueError, match="method"):
         flow.sample(v_fn, shape, 2, "rk4")
+
+
+def test_heun_sample_ends_with_an_euler_step_by_hand():
+    """dx/dt = t x with nfe 3: a Heun step 1 -> 0.5 multiplies x by 0.6875 (the hand-worked step above),
+    then an Euler step 0.5 -> 0 by 1 - 0.5 * 0.5 = 0.75: x_0 = 0.515625 x_1 (a Heun step there would
+    give 0.6875 * (1 - 0.5 * (0.5 + 0) / 2) = 0.60156...; exact: e^-0.5 = 0.6065)."""
+    g = torch.Generator().manual_seed(3)
+    x1 = torch.randn((2, 1, 2, 2), generator=torch.Generator().manual_seed(3))
+    out = flow.sample(lambda x, t: t.reshape(-1, 1, 1, 1) * x, (2, 1, 2, 2), 3, "heun", generator=g)
+    assert torch.allclose(out, 0.515625 * x1, atol=1e-6)
 
 
 def test_sample_with_the_exact_velocity_of_one_image_is_exact_and_straight():
@@ -255,6 +268,6 @@ def test_the_course_unet_trains_and_samples_as_a_velocity_model():
     loss.backward()
     assert loss.item() > 0 and all(p.grad is not None for p in model.parameters())
     c = torch.eye(10)[:3]
-    x, traj = flow.sample(flow.cfg_velocity_fn(model.eval(), c, w=1.0), (3, 1, 28, 28), 4, "heun",
+    x, traj = flow.sample(flow.cfg_velocity_fn(model.eval(), c, w=1.0), (3, 1, 28, 28), 3, "heun",
                           generator=torch.Generator().manual_seed(0), return_trajectory=True)
     assert x.shape == (3, 1, 28, 28) and traj.shape == (3, 3, 1, 28, 28) and torch.isfinite(x).all()
