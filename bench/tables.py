@@ -6,9 +6,13 @@
   (`bench/reference/notebooks.json`, one place for those figures) next to each manifest's
   `time_targets_s`.
 
-Each table sits between `<!-- table:NAME -->` and `<!-- /table:NAME -->` in README.md.
-`python -m bench.tables --write` rewrites them; `--check` (and tests/test_quotes.py) fails when
-the README disagrees with what the folders and the results file say.
+The same mechanism renders measured tables into the walkthroughs from the adopted benchmark
+results in `bench/reference/` (`python -m bench.adopt`): `DOC_BLOCKS` says which document gets
+which block from which file.
+
+Each table sits between `<!-- table:NAME -->` and `<!-- /table:NAME -->` in its document.
+`python -m bench.tables --write` rewrites them all; `--check` (and tests/test_quotes.py) fails when
+a document disagrees with what the folders and the results files say.
 """
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ from autograder import assignments  # noqa: E402
 from helpers.bootstrap import colab_url  # noqa: E402
 
 README = REPO / "README.md"
-TIMES = REPO / "bench" / "reference" / "notebooks.json"
+REFERENCE = REPO / "bench" / "reference"
+TIMES = REFERENCE / "notebooks.json"
 
 
 def _minutes(seconds: float) -> str:
@@ -63,12 +68,122 @@ def tables(source_dir: Path = assignments.SOURCE_DIR, times_path: Path = TIMES) 
             "times-gpu": times_table(course, times["gpu"]["runs"], "GPU", "full_gpu")}
 
 
+def _pct(v: float) -> str:
+    return f"{100 * v:.0f}%"
+
+
+def _md(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                     + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def _source(ref: dict, name: str) -> str:
+    return f"(`bench/reference/{name}.json`: `{ref['command']}`, {ref['date'][:10]}, {ref['machine'].split(' (')[0]})"
+
+
+def conditioning_blocks(ref: dict) -> dict[str, str]:
+    """Walkthrough 04: where the label enters the U-Net (python -m bench.conditioning)."""
+    res = ref["result"]
+    ws = [str(float(w)) for w in res["ws"]]
+    rows = [[r["model"], f"{r['parameters']:,}", f"{r['train_s']:.0f} s", f"{r['final_loss']:.4f}"]
+            + [_pct(r["accuracy_by_w"][w]) for w in ws] for r in res["rows"]]
+    header = ["where the label enters", "parameters", "training", "final loss"] + [f"w = {float(w):g}" for w in ws]
+    return {"conditioning": _md(header, rows) + "\n\n" + _source(ref, "conditioning")}
+
+
+def _pct1(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+def assessment_blocks(ref: dict) -> dict[str, str]:
+    """README's paragraph and walkthrough 06's tables of notebook 06's benchmark (python -m bench.assessment)."""
+    r = ref["result"]
+    first, final, cmp, sweep = r["time_to_gate"], r["final_gate"], r["ddpm_vs_ddim"], r["accuracy_vs_w"]
+    ddpm = next(k for k in cmp if k.startswith("ddpm") and k[4:].isdigit())
+    T = int(ddpm[4:])
+    firsts = (f"**the gate first passes after {first['train_seconds']:.0f} s of training** (step {first['step']}, "
+              f"{_pct1(first['accuracy'])})" if first else "**the gate never passed during training**")
+    paragraph = (
+        f"The assessment's own benchmark (`python -m bench.assessment`, part of `make bench`) trains 06's recipe "
+        f"in a plain process and runs the full 1000-digit gate every 250 steps: {firsts}; the full "
+        f"{r['recipe']['steps']} steps ({r['train_seconds']:.0f} s) give {_pct1(final['accuracy'])}. Drawing "
+        f"{cmp['ddim25']['digits']} digits takes {cmp['ddim25']['seconds']:.0f} s with DDIM (25 steps) and "
+        f"{cmp[ddpm]['seconds']:.0f} s with DDPM ({T} steps), {cmp['time_ratio_ddpm_over_ddim']:.1f}× as long, for "
+        f"{_pct1(cmp['ddim25']['accuracy'])} vs {_pct1(cmp[ddpm]['accuracy'])} accuracy. Accuracy against w "
+        f"({sweep[0].get('digits', cmp['ddim25']['digits'])} digits each): "
+        + ", ".join(f"{_pct1(s['accuracy'])} at w = {s['w']:g}" for s in sweep)
+        + f", while the mean diversity falls from {sweep[0]['diversity_mean_ratio']:.2f} to "
+          f"{sweep[-1]['diversity_mean_ratio']:.2f} of real digits. Peak memory "
+          f"{r['peak_memory']['rss_mb'] / 1024:.1f} GB resident. " + _source(ref, "assessment") + ".")
+    steps = _md(["step", "training time", "gate accuracy"],
+                [[str(c["step"]), f"{c['train_seconds']:.0f} s",
+                  _pct1(c["accuracy"]) + (": **first pass**" if first and c["step"] == first["step"] else "")]
+                 for c in r["gate_checks"]]
+                + [[f"{r['recipe']['steps']} (full profile)", f"{r['train_seconds']:.0f} s",
+                    f"**{_pct1(final['accuracy'])}** (95% CI {_pct1(final['ci'][0])}–{_pct1(final['ci'][1])})"]])
+    ws = _md(["w"] + [f"{s['w']:g}" for s in sweep],
+             [["judge accuracy"] + [_pct1(s["accuracy"]) for s in sweep],
+              ["mean diversity vs real"] + [f"{s['diversity_mean_ratio']:.2f}" for s in sweep],
+              ["lowest class diversity"] + [f"{s['diversity_min_ratio']:.2f}" for s in sweep]])
+    src = _source(ref, "assessment")
+    cmp_table = _md(["sampler", "digits", "time", "accuracy", "lowest class diversity"],
+                    [["DDIM, 25 steps", str(cmp["ddim25"]["digits"]), f"{cmp['ddim25']['seconds']:.1f} s",
+                      _pct1(cmp["ddim25"]["accuracy"]), f"{cmp['ddim25']['diversity_min_ratio']:.2f}"],
+                     [f"DDPM, {T} ancestral steps", str(cmp[ddpm]["digits"]), f"{cmp[ddpm]['seconds']:.1f} s",
+                      _pct1(cmp[ddpm]["accuracy"]), f"{cmp[ddpm]['diversity_min_ratio']:.2f}"]])
+    return {"assessment": paragraph, "time-to-gate": steps + "\n\n" + src,
+            "accuracy-vs-w": ws + "\n\n" + src,
+            "ddpm-vs-ddim": cmp_table + f"\n\nDDPM/DDIM time ratio **{cmp['time_ratio_ddpm_over_ddim']:.1f}×** "
+                            f"in this run; the whole benchmark took {r['total_seconds']:.0f} s. " + src}
+
+
+def text_to_image_blocks(ref: dict) -> dict[str, str]:
+    """Walkthrough 05: which context the text-to-image U-Net gets (python -m bench.text_to_image)."""
+    r = ref["result"]
+    ws = [str(float(w)) for w in r["ws"]]
+    what = {"text": "text embedding (TODO 5 as is)",
+            "shift": "text embedding shifted by mean(image emb) − mean(text emb) (Liang et al. 2022)",
+            "prior k=1": "retrieval prior, k = 1 (one training photo's embedding)",
+            "prior k=16": "**retrieval prior, k = 16** (the notebook)", "prior k=64": "retrieval prior, k = 64"}
+    rows = [[what.get(row["context"], row["context"])]
+            + [f"{_pct(row['judge_by_w'][w])} ({100 * row['clip_by_w'][w]:.0f})" for w in ws] for row in r["rows"]]
+    table = _md(["context"] + [f"w = {float(w):g}" for w in ws], rows)
+    setup = (f"{r['photos']} training photos; CLIP {r['clip_steps']} steps in {r['clip_train_s']:.0f} s, U-Net "
+             f"{tuple(r['unet_chs'])} {r['diff_steps']} steps in {r['unet_train_s']:.0f} s; {r['per_prompt']} images "
+             f"per prompt and w, flower judge (the notebook's CLIP in brackets)")
+    return {"text-to-image": setup + ":\n\n" + table + "\n\n" + _source(ref, "text_to_image")}
+
+
+def _only(fn, *names):
+    return lambda ref: {k: v for k, v in fn(ref).items() if k in names}
+
+
+# document -> (reference file name, renderer): the measured tables outside the README
+DOC_BLOCKS = {
+    "walkthroughs/04_Classifier_Free_Guidance_Walkthrough.md": [("conditioning", conditioning_blocks)],
+    "walkthroughs/05_CLIP_Walkthrough.md": [("text_to_image", text_to_image_blocks)],
+}
+
+
+def doc_blocks(reference: Path = REFERENCE) -> dict[str, dict[str, str]]:
+    """{document: {block name: body}} for every document in DOC_BLOCKS."""
+    out: dict[str, dict[str, str]] = {}
+    for doc, parts in DOC_BLOCKS.items():
+        for name, fn in parts:
+            path = reference / f"{name}.json"
+            if not path.is_file():
+                raise SystemExit(f"{doc} quotes {path.relative_to(REPO)}, which is missing: run "
+                                 f"`python -m bench.{name}`, then `python -m bench.adopt {name} --machine ...`")
+            out.setdefault(doc, {}).update(fn(json.loads(path.read_text())))
+    return out
+
+
 def render(text: str, generated: dict[str, str]) -> str:
     """`text` with every marked table replaced by its generated version."""
     for name, body in generated.items():
         pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)", re.S)
         if not pattern.search(text):
-            raise SystemExit(f"README.md has no <!-- table:{name} --> ... <!-- /table:{name} --> block")
+            raise SystemExit(f"no <!-- table:{name} --> ... <!-- /table:{name} --> block in the document")
         text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
     return text
 
@@ -78,17 +193,25 @@ def main(argv=None) -> int:
     p.add_argument("--write", action="store_true", help="rewrite the tables in README.md")
     p.add_argument("--check", action="store_true", help="exit 1 when README.md's tables are stale")
     a = p.parse_args(argv)
-    text = README.read_text()
-    new = render(text, tables())
+    docs = {README: tables()}
+    for d, b in doc_blocks().items():
+        docs.setdefault(REPO / d, {}).update(b)
+    stale = []
+    for path, generated in docs.items():
+        text = path.read_text()
+        new = render(text, generated)
+        if new != text:
+            stale.append(path.relative_to(REPO))
+            if a.write:
+                path.write_text(new)
     if a.write:
-        README.write_text(new)
-        print("README.md tables " + ("rewritten" if new != text else "already up to date"))
+        print("rewritten: " + (", ".join(map(str, stale)) if stale else "nothing, every table is up to date"))
     elif a.check:
-        print("README.md tables are up to date" if new == text else "README.md tables are stale: "
-              "run `python -m bench.tables --write`")
-        return 0 if new == text else 1
+        print("every generated table is up to date" if not stale else
+              "stale tables in " + ", ".join(map(str, stale)) + ": run `python -m bench.tables --write`")
+        return 1 if stale else 0
     else:
-        print("\n\n".join(tables().values()))
+        print("\n\n".join(b for g in docs.values() for b in g.values()))
     return 0
 
 
