@@ -154,6 +154,36 @@ def text_to_image_blocks(ref: dict) -> dict[str, str]:
     return {"text-to-image": setup + ":\n\n" + table + "\n\n" + _source(ref, "text_to_image")}
 
 
+def flow_blocks(ref: dict) -> dict[str, str]:
+    """Walkthrough 07: gate accuracy against network evaluations per digit (python -m bench.flow). A
+    run's rows for a sampler replace those of earlier runs with the same recipe (a re-measured sampler)."""
+    runs = [r for r in ref["runs"] if r["recipe"]["steps"] == ref["runs"][0]["recipe"]["steps"]]
+    rows: dict[str, dict[int, dict]] = {}
+    for run in runs:
+        for sampler in {r["sampler"] for r in run["rows"]}:
+            rows[sampler] = {r["nfe"]: r for r in run["rows"] if r["sampler"] == sampler}
+    names = {"flow-euler": "flow, Euler", "flow-heun-plain": "flow, plain Heun (a Heun step into t = 0)",
+             "flow-heun": "flow, Heun (Euler last step)", "ddpm-ddim": "06's DDPM, DDIM"}
+    samplers = [s for s in names if s in rows]
+    nfes = sorted({n for s in samplers for n in rows[s]})
+
+    def cell(r):
+        if r is None:
+            return "–"
+        why = "" if r["passed"] else (" (collapse)" if r["accuracy"] >= 0.95 and not r["diversity_ok"] else "")
+        return f"{_pct1(r['accuracy'])} {'**pass**' if r['passed'] else 'fail'}{why}"
+
+    table = _md(["NFE"] + [names[s] for s in samplers],
+                [[str(n)] + [cell(rows[s].get(n)) for s in samplers] for n in nfes])
+    smallest = {s: min((n for n, r in rows[s].items() if r["passed"]), default=None) for s in samplers}
+    rec = runs[0]["recipe"]
+    note = ("Smallest NFE that passes the gate: " + ", ".join(f"{names[s]} **{smallest[s] or 'none'}**" for s in samplers)
+            + f". Recipe: {rec['steps']} training steps per model, widths {tuple(rec['chs'])}, batch {rec['batch']}, "
+              f"w = {rec['w']:g}, {runs[0]['per_class'] * 10} digits per point through the gate's checks "
+              f"(`bench/reference/flow.json`: " + "; ".join(f"`{r['command']}`, {r['date']}" for r in runs) + ").")
+    return {"flow-nfe": table + "\n\n" + note}
+
+
 def _only(fn, *names):
     return lambda ref: {k: v for k, v in fn(ref).items() if k in names}
 
@@ -162,6 +192,7 @@ def _only(fn, *names):
 DOC_BLOCKS = {
     "walkthroughs/04_Classifier_Free_Guidance_Walkthrough.md": [("conditioning", conditioning_blocks)],
     "walkthroughs/05_CLIP_Walkthrough.md": [("text_to_image", text_to_image_blocks)],
+    "walkthroughs/07_Flow_Matching_Walkthrough.md": [("flow", flow_blocks)],
 }
 
 
