@@ -212,10 +212,10 @@ def doc_blocks(reference: Path = REFERENCE) -> dict[str, dict[str, str]]:
 def render(text: str, generated: dict[str, str]) -> str:
     """`text` with every marked table replaced by its generated version."""
     for name, body in generated.items():
-        pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)", re.S)
+        pattern = re.compile(rf"(<!-- table:{name} -->\n)(?:.*?\n)?(<!-- /table:{name} -->)", re.S)
         if not pattern.search(text):
             raise SystemExit(f"no <!-- table:{name} --> ... <!-- /table:{name} --> block in the document")
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 
