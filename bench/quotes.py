@@ -47,6 +47,19 @@ A05 = "answers/05_CLIP_Answers.md"
 NB02 = "autograder/source/02_diffusion_models/02_diffusion_models.ipynb"
 NB04 = "autograder/source/04_classifier_free_guidance/04_classifier_free_guidance.ipynb"
 NB05 = "autograder/source/05_clip/05_clip.ipynb"
+A00 = "answers/00_Module_Review_Answers.md"
+A04 = "answers/04_Classifier_Free_Guidance_Answers.md"
+UNET = "helpers/unet.py"
+COND = "bench/reference/conditioning.json"        # python -m bench.conditioning
+T2I = "bench/reference/text_to_image.json"        # python -m bench.text_to_image
+# notebook 04's and 05's run summaries in notebooks.json, and the patterns that find their figures
+F04, F05 = "cpu.runs.04_classifier_free_guidance.produced", "cpu.runs.05_clip.produced"
+FASHION0, FASHION3 = r"accuracy (?P<v>[\d.]+)% at w = 0", r"(?P<v>[\d.]+)% at w = 3 → \d+% at w = 7 while"
+FASHION7 = r"(?P<v>[\d.]+)% at w = 7 while"
+DIV0, DIV7 = r"falls (?P<v>[\d.]+) →", r"falls [\d.]+ → (?P<v>[\d.]+)"
+FLOWER0, FLOWER3 = r"flower judge (?P<v>\d+)% at w = 0", r"(?P<v>\d+)% at w = 3 → \d+% at w = 7 \(real"
+FLOWER7 = r"(?P<v>\d+)% at w = 7 \(real"
+TEXT05, PRIOR05 = r"flower judge (?P<v>\d+)% from", r"\*\*(?P<v>\d+)% through"
 
 
 @dataclass(frozen=True)
@@ -161,11 +174,11 @@ QUOTES: tuple[Quote, ...] = (
     _nb(W04, r"1500 steps of 128 in " + N + " s", "cpu.runs.04_classifier_free_guidance.produced",
         r"1500 steps in (?P<v>\d+) s"),
     _nb(W04, r"180 s cap at step " + N, "cpu.runs.04_classifier_free_guidance.produced", r"(?P<v>\d+) steps in its"),
-    _nb(W04, r"Accuracy climbs from " + N + " at w = 0", "cpu.runs.04_classifier_free_guidance.produced",
+    _nb(W04, r"accuracy climbs from " + N + " at w = 0", "cpu.runs.04_classifier_free_guidance.produced",
         r"accuracy (?P<v>[\d.]+)% at w = 0", 0.01),
     _nb(W04, r"and " + N + " at w = 3, then flattens", "cpu.runs.04_classifier_free_guidance.produced",
         r"(?P<v>[\d.]+)% at w = 3 → \d+% at w = 7 while", 0.01),
-    _nb(W04, r"then flattens \(" + N + " at", "cpu.runs.04_classifier_free_guidance.produced",
+    _nb(W04, r"then flattens\s+\(" + N + " at", "cpu.runs.04_classifier_free_guidance.produced",
         r"(?P<v>[\d.]+)% at w = 7 while", 0.01),
     _nb(W04, r"diversity falls by a third\s+\(" + N, "cpu.runs.04_classifier_free_guidance.produced",
         r"falls (?P<v>[\d.]+) →"),
@@ -175,14 +188,20 @@ QUOTES: tuple[Quote, ...] = (
         r"(?P<v>[\d.]+)% at w = 3 → \d+% at w = 7 while", 0.01),
     _nb(W04, r"full-profile run above \(" + N + " steps; 20 samples", "cpu.runs.04_classifier_free_guidance.produced",
         r"(?P<v>\d+) steps in its"),
-    _nb(W04, r"\| judge accuracy \| " + N, "cpu.runs.04_classifier_free_guidance.produced",
+    _nb(W04, r"\| flower judge accuracy \| " + N, "cpu.runs.04_classifier_free_guidance.produced",
         r"flower judge (?P<v>\d+)% at w = 0", 0.01),
-    _nb(W04, r"\| judge accuracy \| [\d.]+ \| [\d.]+ \| \*\*" + N, "cpu.runs.04_classifier_free_guidance.produced",
+    _nb(W04, r"\| flower judge accuracy \| [\d.]+ \| \*\*" + N, "cpu.runs.04_classifier_free_guidance.produced",
         r"(?P<v>\d+)% at w = 3 → \d+% at w = 7 \(real", 0.01),
-    _nb(W04, r"\| judge accuracy \| [\d.]+ \| [\d.]+ \| \*\*[\d.]+\*\* \| [\d.]+ \| " + N,
+    _nb(W04, r"\| flower judge accuracy \| [\d.]+ \| \*\*[\d.]+\*\* \| " + N,
         "cpu.runs.04_classifier_free_guidance.produced", r"(?P<v>\d+)% at w = 7 \(real", 0.01),
-    _judge(W04, r"\| real test images \| " + N + r" \(the judge's test accuracy\)", "fashion.test_accuracy"),
-    _judge(W04, r"\| judge accuracy \|[^\n]*\| " + N + r" \|\n", "flowers.test_accuracy"),
+    _judge(W04, r"real test images: " + N + r", the\s+judge's test accuracy", "fashion.test_accuracy"),
+    _judge(W04, r"\| flower judge accuracy \|[^\n]*\| " + N + r" \|\n", "flowers.test_accuracy"),
+    _nb(W04, r"Guidance does most of the work: " + N, F04, FLOWER0, 0.01),
+    _nb(W04, r"Guidance does most of the work: [\d.]+ → " + N, F04, FLOWER3, 0.01),
+    _nb(W04, r"where Fashion-MNIST went " + N, F04, FASHION0, 0.01),
+    _nb(W04, r"where Fashion-MNIST went [\d.]+ →\s+" + N, F04, FASHION3, 0.01),
+    _nb(W04, r"more often than real photos\*\* \(" + N, F04, FLOWER7, 0.01),
+    _judge(W04, r"more often than real photos\*\* \([\d.]+ vs " + N, "flowers.test_accuracy"),
     _nb(W05, r"\*\*zero-shot accuracy, 696 held-out photos[^|]*\| \*\*" + N, "cpu.runs.05_clip.produced",
         r"zero-shot (?P<v>[\d.]+)%"),
     _nb(W05, r"all 1,500 steps of 64 in \*\*" + N + " s", "cpu.runs.05_clip.produced", r"1500 steps in (?P<v>\d+) s"),
@@ -223,12 +242,67 @@ QUOTES: tuple[Quote, ...] = (
     _judge(NB04, r"classifier with " + N + "% test accuracy on real Fashion-MNIST", "fashion.test_accuracy", 100),
     _judge(NB04, r"\(the flower judge: " + N + "%", "flowers.test_accuracy", 100),
     _judge(NB05, N + "% right on held-out photos", "flowers.test_accuracy", 100),
+    # bench.conditioning (bench/reference/conditioning.json): row 0 is the two-level design, row 1 ConditionalUNet
+    Quote(NB04, r"two-level model drew the right digit " + N + "%", COND, "result.rows.0.accuracy_by_w.0.0", 100),
+    Quote(NB04, r"two-level model drew the right digit [\d.]+% / " + N + "%", COND, "result.rows.0.accuracy_by_w.1.0", 100),
+    Quote(NB04, r"two-level model drew the right digit [\d.]+% / [\d.]+% / " + N + "%", COND,
+          "result.rows.0.accuracy_by_w.3.0", 100),
+    Quote(NB04, r"every-level model \*\*" + N + "%", COND, "result.rows.1.accuracy_by_w.0.0", 100),
+    Quote(NB04, r"every-level model \*\*[\d.]+% / " + N + "%", COND, "result.rows.1.accuracy_by_w.1.0", 100),
+    Quote(NB04, r"every-level model \*\*[\d.]+% / [\d.]+% / " + N + "%", COND, "result.rows.1.accuracy_by_w.3.0", 100),
+    Quote(UNET, r"rose from " + N + " / ", COND, "result.rows.0.accuracy_by_w.0.0", 100),
+    Quote(UNET, r"rose from [\d.]+ / " + N + " / ", COND, "result.rows.0.accuracy_by_w.1.0", 100),
+    Quote(UNET, r"rose from [\d.]+ / [\d.]+ / " + N + "%", COND, "result.rows.0.accuracy_by_w.3.0", 100),
+    Quote(UNET, r"% to " + N + " / ", COND, "result.rows.1.accuracy_by_w.0.0", 100),
+    Quote(UNET, r"% to [\d.]+ / " + N + " / ", COND, "result.rows.1.accuracy_by_w.1.0", 100),
+    Quote(UNET, r"% to [\d.]+ / [\d.]+ / " + N + "%", COND, "result.rows.1.accuracy_by_w.3.0", 100),
+    Quote(A00, r"drew the asked digit " + N + "% of the time at w = 3", COND, "result.rows.0.accuracy_by_w.3.0", 100),
+    Quote(A00, r"at every level,\s+" + N + r"% \(`python -m bench.conditioning", COND, "result.rows.1.accuracy_by_w.3.0", 100),
+    Quote(W04, r"more often at every w, from " + N + "% to", COND, "result.rows.0.accuracy_by_w.3.0", 100),
+    Quote(W04, r"more often at every w, from [\d.]+% to\s+" + N + "% at w = 3", COND, "result.rows.1.accuracy_by_w.3.0", 100),
+    # notebook 04's run summary (notebooks.json) in notebook 04's flower cell and answers 04
+    _nb(NB04, r"accuracy " + N + r" at \$w = 0\$ \(chance 0.20\)", F04, FLOWER0, 0.01),
+    _nb(NB04, r"\*\*" + N + r" at \$w = 3\$\*\*", F04, FLOWER3, 0.01),
+    _nb(NB04, r"\*\*[\d.]+ at \$w = 3\$\*\*, " + N + r" at \$w = 7\$", F04, FLOWER7, 0.01),
+    _judge(NB04, r"more often than real photos are\* \(" + N, "flowers.test_accuracy"),
+    _nb(A04, r"accuracy\s+went from " + N + r" at \$w = 0\$", F04, FASHION0, 0.01),
+    _nb(A04, r"went from [\d.]+ at \$w = 0\$ to " + N + r" at \$w = 3\$", F04, FASHION3, 0.01),
+    _nb(A04, r"then\s+" + N + r" → [\d.]+ from \$w = 3\$", F04, FASHION3, 0.01),
+    _nb(A04, r"then\s+[\d.]+ → " + N + r" from \$w = 3\$", F04, FASHION7, 0.01),
+    _nb(A04, r"diversity kept\s+falling \(" + N, F04, DIV0),
+    _nb(A04, r"diversity kept\s+falling \([\d.]+ at \$w = 0\$, " + N, F04, DIV7),
+    _nb(A04, r"judged right " + N + r"% of the time at \$w = 7\$", F04, FLOWER7),
+    _judge(A04, r"\*real\*\s+photos \(" + N + "%", "flowers.test_accuracy", 100),
+    _nb(A04, N + r"% right at \$w = 0\$ \(chance 20%\)", F04, FLOWER0),
+    _nb(A04, r"but " + N + r"% at \$w = 3\$ and", F04, FLOWER3),
+    _nb(A04, r"% at \$w = 3\$ and\s+" + N + r"% at \$w = 7\$", F04, FLOWER7),
+    _nb(A04, r"against " + N + "% → [\d.]+% for Fashion-MNIST", F04, FASHION0),
+    _nb(A04, r"against [\d.]+% → " + N + "% for Fashion-MNIST", F04, FASHION3),
+    # notebook 05's run summary in notebook 05's opening cell and answers 00
+    _nb(NB05, r"judged " + N + r" % of them right with the prior", F05, PRIOR05),
+    _nb(NB05, r"right with the prior,[^%]*?" + N + r" % without it", F05, TEXT05),
+    _nb(A00, r"drew the asked\s+flower " + N + "% of the time", F05, TEXT05),
+    _nb(A00, N + r"% once a\s+retrieval prior", F05, PRIOR05),
+    # @@T2IQUOTES@@
 )
 
 
 def _value(data, key: str, within: str | None = None) -> float:
-    for part in key.split("."):
-        data = data[int(part)] if isinstance(data, list) else data[part]
+    """The number at dotted `key`; a dict key that itself contains dots (``accuracy_by_w.3.0``, the
+    w = 3.0 entry) is found by trying the longest run of parts first."""
+    parts, i = key.split("."), 0
+    while i < len(parts):
+        if isinstance(data, list):
+            data, i = data[int(parts[i])], i + 1
+            continue
+        if not isinstance(data, dict):
+            raise KeyError(".".join(parts[i:]))
+        for j in range(len(parts), i, -1):
+            if ".".join(parts[i:j]) in data:
+                data, i = data[".".join(parts[i:j])], j
+                break
+        else:
+            raise KeyError(parts[i])
     if within is not None:
         m = re.search(within, str(data))
         if m is None:
