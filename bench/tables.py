@@ -65,7 +65,17 @@ def tables(source_dir: Path = assignments.SOURCE_DIR, times_path: Path = TIMES) 
     times = json.loads(Path(times_path).read_text())
     return {"notebooks": notebooks_table(course),
             "times-cpu": times_table(course, times["cpu"]["runs"], "2-core CPU", "full_cpu"),
-            "times-gpu": times_table(course, times["gpu"]["runs"], "GPU", "full_gpu")}
+            "times-gpu": times_table(course, times["gpu"]["runs"], "GPU", "full_gpu"),
+            "times-smoke": smoke_table(course, times.get("smoke", {}))}
+
+
+def smoke_table(course, smoke: dict) -> str:
+    """One line: each notebook's smoke-profile seconds (notebooks.json's "smoke" run) and the target."""
+    runs = smoke.get("runs", {})
+    cells = [f"{a.id[:2]}: {_seconds(runs.get(a.id, {})).strip('*')}" for a in course]
+    goal = max(a.time_targets_s.get("smoke", 0) for a in course)
+    where = f" ({smoke['date']}, {smoke['machine']})" if smoke.get("date") else ""
+    return ", ".join(cells) + f"; target {_minutes(goal)} each{where}."
 
 
 def _pct(v: float) -> str:
@@ -152,7 +162,10 @@ def text_to_image_blocks(ref: dict) -> dict[str, str]:
     setup = (f"{r['photos']} training photos; CLIP {r['clip_steps']} steps in {r['clip_train_s']:.0f} s, U-Net "
              f"{tuple(r['unet_chs'])} {r['diff_steps']} steps in {r['unet_train_s']:.0f} s; {r['per_prompt']} images "
              f"per prompt and w, flower judge (the notebook's CLIP in brackets)")
-    return {"text-to-image": setup + ":\n\n" + table + "\n\n" + _source(ref, "text_to_image")}
+    cos = r.get("cos_text_prior_k16")
+    gap = (f"\n\ncos(a prompt's text embedding, its k = 16 prior context): {min(cos):.2f}–{max(cos):.2f} over the "
+           f"{len(cos)} demo prompts." if cos else "")
+    return {"text-to-image": setup + ":\n\n" + table + gap + "\n\n" + _source(ref, "text_to_image")}
 
 
 def flow_blocks(ref: dict) -> dict[str, str]:
