@@ -84,6 +84,128 @@ def _nb(doc, pattern, key, within=None, scale=1.0):
 
 
 N = r"(?P<v>[\d,]+(?:\.\d+)?)"   # a quoted number
+
+# ---- walkthrough 06 (docs06): the full-profile notebook runs and the gate-integrity file --------------
+_R06 = "cpu.runs.06_assessment.produced"              # 2026-11-27, the faster host
+_T06 = "cpu.runs.06_assessment.produced_2026_12_07"   # 2026-12-07, the slower host
+_G06 = "gpu.runs.06_assessment.produced"
+_SWEEP06 = ("0", "1", "2", "3", "5")   # the w of the notebook's sweep
+_ATTACKS06 = (  # the walkthrough's row -> bench/reference/gate_integrity.json's attack
+    ("training digits", "training digits"), ("test digits (passed before)", "test digits"),
+    ("1 pixel flipped (passed before)", "1 pixel flipped"), ("3 pixels flipped", "3 pixels flipped"),
+    ("shifted 1 pixel (passed before)", "shifted 1 pixel"), ("shifted up to 2 pixels at random", "shifted up to 2 pixels"),
+    ("noise sigma 0.08 (passed before)", "noise 0.08"), ("noise sigma 0.15", "noise 0.15"),
+    ("brightness 0.8x - 0.1", "brightness 0.8x - 0.1"), ("one image per class", "one image per class"),
+    ("one per class, each shifted up to 1 pixel (passed before)", "one per class, shifted up to 1"),
+    ("10 pixels flipped", "10 pixels flipped"),
+)
+_HONEST06 = ("seed 0, 1750 steps, w = 4", "seed 0, 2250 steps, w = 4", "seed 0, 3000 steps, w = 4",
+             "seed 0, 3000 steps, w = 1", "seed 0, 3000 steps, w = 8", "seed 1, 1750 steps, w = 4",
+             "seed 1, 2250 steps, w = 4", "seed 1, 3000 steps, w = 4", "seed 1, 3000 steps, w = 1",
+             "seed 1, 3000 steps, w = 8", "seed 2, 1750 steps, w = 4", "seed 2, 2250 steps, w = 4",
+             "seed 2, 3000 steps, w = 4", "seed 2, 3000 steps, w = 1", "seed 2, 3000 steps, w = 8")
+_W06_QUOTES: tuple[Quote, ...] = (
+    # the recipe table and TODOs 1, 3, 4, 9: what 2026-12-07's executed notebook printed
+    _nb(W06, r"ConditionalUNet\(chs=\(16, 32\)\)`, " + N + " parameters", _T06, r"(?P<v>[\d,]+) parameters"),
+    _nb(W06, r"the notebook prints (?P<v>[\d.]+)e-05 at t = 399", _T06, r"t=T-1 (?P<v>[\d.]+)e-05"),
+    _nb(W06, r"alpha-bar " + N + r" at t = 0,", _T06, r"t=0 (?P<v>[\d.]+)"),
+    _nb(W06, r"alpha-bar [\d.]+ at t = 0, " + N + r" at\s+t = 200", _T06, r"t=T/2 (?P<v>[\d.]+)"),
+    _nb(W06, r"t = 200, (?P<v>[\d.]+)e-05 at t = 399\.", _T06, r"t=T-1 (?P<v>[\d.]+)e-05"),
+    _nb(W06, r"the cell took " + N + r" s on 2026-12-07", _T06, r"DDPM demo (?P<v>\d+) s"),
+    _nb(W06, r"seed for seed\), " + N + r" parameters", _T06, r"(?P<v>[\d,]+) parameters"),
+    _nb(W06, r"`DigitUNet\(16, 32\): " + N + " parameters`", _T06, r"(?P<v>[\d,]+) parameters"),
+    _nb(W06, r"\(the gate: " + N + "% on 1000 digits", _T06, r"passed, (?P<v>[\d.]+)%"),
+    _nb(W06, r"gave\s+" + N + "% at w = 2 and", _T06, r"w=2 (?P<v>[\d.]+)%"),
+    _nb(W06, r"% at w = 2 and " + N + "% at w = 3 and 5", _T06, r"w=3 (?P<v>[\d.]+)%"),
+    _nb(W06, r"% at w = 2 and " + N + "% at w = 3 and 5", _T06, r"w=5 (?P<v>[\d.]+)%"),
+    # "Measured, the notebook's full profile": 2026-12-07's run, then 2026-11-27's
+    _nb(W06, r"slower one\): 3000 steps in\s+" + N + " s", _T06, r"3000 steps in (?P<v>\d+) s"),
+    _nb(W06, r"394 s \(" + N + r" steps/s\), final loss", _T06, r"\((?P<v>[\d.]+) steps/s\)"),
+    _nb(W06, r"steps/s\), final loss " + N + "; the sweep", _T06, r"final loss (?P<v>[\d.]+)"),
+    *(_nb(W06, r"the sweep on 100 digits per w:(?:\s+w = \d\s+[\d.]+%,)*\s+w = " + w + r"\s+" + N + "%", _T06,
+          r"w=" + w + r" (?P<v>[\d.]+)%") for w in _SWEEP06),
+    _nb(W06, r"\*\*gate PASSED with " + N + r"% on 1000 digits\*\*\n\(95% CI", _T06, r"passed, (?P<v>[\d.]+)%"),
+    _nb(W06, r"\*\*gate PASSED with [\d.]+% on 1000 digits\*\*\n\(95% CI " + N, _T06, r"CI (?P<v>[\d.]+)–"),
+    _nb(W06, r"\(95% CI [\d.]+%–" + N + r"%\), per class", _T06, r"–(?P<v>[\d.]+)%;"),
+    *(_nb(W06, r"\), per class " + r"(?:\d:\d+\s+)" * k + f"{k}:" + N, _T06,
+          r"per class " + r"(?:\d:\d+ )" * k + f"{k}:" + r"(?P<v>\d+)") for k in range(10)),
+    _nb(W06, r"near-copies\s+of MNIST digits " + N + "%", _T06, r"near-copies (?P<v>[\d.]+)%"),
+    _nb(W06, r"diversity at least " + N + " of real", _T06, r"digits min (?P<v>[\d.]+)"),
+    _nb(W06, r"0\.35\); the gate took " + N + " s", _T06, r"gate (?P<v>\d+) s"),
+    _nb(W06, r"the whole notebook \*\*" + N + r" s\*\*, over the 6-minute", _T06, r"whole notebook (?P<v>\d+) s"),
+    _nb(W06, r"3000 steps in \d+ s \(" + N + r" steps/s\), the gate", "cpu.hosts", r"at (?P<v>[\d.]+) steps/s in the notebook"),
+    _nb(W06, r"3000 steps in " + N + r" s \(15", _R06, r"3000 steps in (?P<v>\d+) s"),
+    _nb(W06, r"steps/s\), the gate took " + N + " s, the whole notebook", _R06, r"gate (?P<v>\d+) s"),
+    _nb(W06, r"the whole notebook \*\*" + N + r" s\*\*\.", "cpu.runs.06_assessment.seconds.0"),
+    # the integrity section's cost line: the gate's time on both hosts
+    _nb(W06, r"a gate that took " + N + r" s \(2026-11-27's host\)", _R06, r"gate (?P<v>\d+) s"),
+    _nb(W06, r"s \(2026-11-27's host\) to " + N + r" s \(2026-12-07's\)", _T06, r"gate (?P<v>\d+) s"),
+    # "Timings": the table of cells
+    _nb(W06, r"\| setup, data, checks of TODOs 1–8 \|[^|\n]*\| " + N + " s", _T06, r"checks of TODOs 1-8 (?P<v>\d+) s"),
+    _nb(W06, r"\| training \| 3000 steps[^|\n]*\| \*\*" + N + r" s\*\* \(", _T06, r"3000 steps in (?P<v>\d+) s"),
+    _nb(W06, r"\| training \| 3000 steps[^|\n]*\| \*\*\d+ s\*\* \(" + N + r" steps/s\)", _T06, r"\((?P<v>[\d.]+) steps/s\)"),
+    _nb(W06, r"\| training \| 3000 steps[^|\n]*\|[^|\n]*\| \*\*" + N + r" s\*\*", _R06, r"3000 steps in (?P<v>\d+) s"),
+    _nb(W06, r"\| training \| 3000 steps[^|\n]*\|[^|\n]*\| \*\*\d+ s\*\* \(" + N + " steps/s", "cpu.hosts",
+        r"at (?P<v>[\d.]+) steps/s in the notebook"),
+    _nb(W06, r"\| DDPM demo \|[^|\n]*\| " + N + " s", _T06, r"DDPM demo (?P<v>\d+) s"),
+    _nb(W06, r"\| guidance sweep \|[^|\n]*\| " + N + " s", _T06, r"digits per w \((?P<v>\d+) s\)"),
+    _nb(W06, r"\| grid \|[^|\n]*\| " + N + " s", _T06, r"grid (?P<v>\d+) s"),
+    _nb(W06, r"\| export \|[^|\n]*\| " + N + " s", _T06, r"export (?P<v>\d+) s"),
+    _nb(W06, r"\| gate \| 1000 digits[^|\n]*\| \*\*" + N + r" s\*\* \|", _T06, r"gate (?P<v>\d+) s"),
+    _nb(W06, r"\| gate \| 1000 digits[^|\n]*\|[^|\n]*\| \*\*" + N + r" s\*\* \|", _R06, r"gate (?P<v>\d+) s"),
+    _nb(W06, r"\*\*whole notebook\*\* \| \| \*\*" + N + r" s \(8 min", _T06, r"whole notebook (?P<v>\d+) s"),
+    _nb(W06, r"\*\*whole notebook\*\* \| \| \*\*\d+ s \(8 min 11 s\)\*\*: gate passed, " + N + "%", _T06,
+        r"passed, (?P<v>[\d.]+)%"),
+    _nb(W06, r"\*\*whole notebook\*\*[^\n]*\| \*\*" + N + r" s \(4 min 6 s\)", "cpu.runs.06_assessment.seconds.0"),
+    _nb(W06, r"\(4 min 6 s\)\*\*: gate passed, " + N + "%", _R06, r"passed, (?P<v>[\d.]+)%"),
+    # the GPU: the targets line, the table, the overhead derived from it
+    _nb(W06, r"\"On a GPU\" below: " + N + "–", "gpu.runs.06_assessment.seconds.0"),
+    _nb(W06, r"\"On a GPU\" below: \d+–" + N + " s measured with 1500 steps", "gpu.runs.06_assessment.seconds.1"),
+    _nb(W06, r"\| 1500 steps × 512, two runs \| " + N + " s, then", "gpu.runs.06_assessment.seconds.1"),
+    _nb(W06, r"\| 1500 steps × 512, two runs \| \d+ s, then " + N + " s", "gpu.runs.06_assessment.seconds.0"),
+    _nb(W06, r"two runs \| \d+ s, then \d+ s \| " + N + "–", _G06, r"training (?P<v>\d+)–"),
+    _nb(W06, r"two runs \| \d+ s, then \d+ s \| \d+–" + N + " s", _G06, r"training \d+–(?P<v>\d+) s"),
+    _nb(W06, r"two runs \| \d+ s, then \d+ s \| \d+–\d+ s \(" + N + " steps/s", _G06, r"\((?P<v>\d+) steps/s\)"),
+    _nb(W06, r"\| w = 0 " + N + r"–\d+%, w = 1", _G06, r"w = 0 (?P<v>\d+)–"),
+    _nb(W06, r"\| w = 0 \d+–" + N + r"%, w = 1", _G06, r"w = 0 \d+–(?P<v>\d+)%"),
+    _nb(W06, r"–\d+%, w = 1 " + N + r"%, w ≥ 2", _G06, r"w = 1 (?P<v>\d+)%"),
+    _nb(W06, r"w = 1 \d+%, w ≥ 2 ≥ " + N + "%", _G06, r"w ≥ 2 ≥ (?P<v>[\d.]+)%"),
+    _nb(W06, r"≥ [\d.]+% \| \*\*" + N + r"%\*\* on 1000 digits", _G06, r"passed, (?P<v>[\d.]+)%"),
+    _nb(W06, r"sampled on the GPU in " + N + " s", _G06, r"GPU in (?P<v>\d+) s"),
+    _nb(W06, r"\(the whole notebook's\s+" + N + "–", "gpu.runs.06_assessment.seconds.0"),
+    _nb(W06, r"\(the whole notebook's\s+\d+–" + N + " s", "gpu.runs.06_assessment.seconds.1"),
+    _nb(W06, r"minus training's " + N + "–", _G06, r"training (?P<v>\d+)–"),
+    _nb(W06, r"minus training's \d+–" + N + " s", _G06, r"training \d+–(?P<v>\d+) s"),
+    _nb(W06, r"\(w = 0 " + N + r"% vs \d+% in the sweep", _G06, r"w = 0 (?P<v>\d+)–"),
+    _nb(W06, r"\(w = 0 \d+% vs " + N + "% in the sweep", _G06, r"w = 0 \d+–(?P<v>\d+)%"),
+    # the debugging guide's healthy final loss
+    _nb(W06, r"\(final loss " + N + " after 3000 steps in 2026-12-07", _T06, r"final loss (?P<v>[\d.]+)"),
+    # the integrity section: calibration on real digits, collapse, the hand-ins of the issue, the honest models
+    Quote(W06, r"training #58238, d = " + N, GATE, "real_held_apart.test_to_train.pairs_below.0.2"),
+    Quote(W06, r"test #" + N + " and training", GATE, "real_held_apart.test_to_train.pairs_below.0.0"),
+    Quote(W06, r"and training #" + N, GATE, "real_held_apart.test_to_train.pairs_below.0.1"),
+    *(Quote(W06, r"quantiles are " + r"[\d.]+ / " * i + N, GATE, f"real_held_apart.test_to_train.{q}")
+      for i, q in enumerate(("q0.01%", "q0.1%", "q1%", "q5%"))),
+    Quote(W06, r"quantiles are [^,]*, the median " + N, GATE, "real_held_apart.test_to_train.median"),
+    Quote(W06, r"\(" + N + " for\n  ones to", GATE, "real_class_diversity.1"),
+    Quote(W06, r"ones to " + N + " for twos", GATE, "real_class_diversity.2"),
+    Quote(W06, r"ones up to " + N + r" \(seed 1 after 1750 steps\)", GATE, "honest_sets.5.diversity_ratios.1"),
+    Quote(W06, r"one\n  digit per class scores " + N, GATE, "attacks.one image per class.diversity_min_ratio"),
+    *(q for row, key in _ATTACKS06 for q in (
+        Quote(W06, r"\| " + re.escape(row) + r" \| " + N + "%", GATE, f"attacks.{key}.near_copy_fraction", 100),
+        Quote(W06, r"\| " + re.escape(row) + r" \| [^|\n]*\| " + N + r" \|", GATE, f"attacks.{key}.diversity_min_ratio"))),
+    Quote(W06, r"FAILED only on accuracy \(" + N + r"%\)", GATE, "attacks.10 pixels flipped.accuracy", 100),
+    *(q for i, row in enumerate(_HONEST06) for q in (
+        Quote(W06, r"\| " + row + r" \| " + N + "%", GATE, f"honest_sets.{i}.accuracy", 100),
+        Quote(W06, r"\| " + row + r" \| [^|\n]*\| " + N + " /", GATE, f"honest_sets.{i}.nn_distance.min"),
+        Quote(W06, r"\| " + row + r" \| [^|\n]*\| [\d.]+ / " + N + " /", GATE, f"honest_sets.{i}.nn_distance.q1%"),
+        Quote(W06, r"\| " + row + r" \| [^|\n]*\| [\d.]+ / [\d.]+ / " + N + r" \|", GATE, f"honest_sets.{i}.nn_distance.median"),
+        Quote(W06, r"\| " + row + r" \| (?:[^|\n]*\| ){2}" + N + r"% \|", GATE, f"honest_sets.{i}.near_copy_fraction", 100),
+        Quote(W06, r"\| " + row + r" \| (?:[^|\n]*\| ){3}" + N + r" \|", GATE, f"honest_sets.{i}.diversity_min_ratio"))),
+    Quote(W06, r"smallest [\d.]+, 0\.1% quantile " + N, GATE, "honest_nn_distance_all.q0.1%"),
+    Quote(W06, r"0\.1% quantile [\d.]+, 1% " + N, GATE, "honest_nn_distance_all.q1%"),
+)
+# ---- end of walkthrough 06's block ---------------------------------------------------------------------------------
 QUOTES: tuple[Quote, ...] = (
     # README: the judges' table
     _judge("README.md", r"MNIST \(assessment gate\) \|[^|]*?" + N + r" params", "mnist.params"),
@@ -218,20 +340,7 @@ QUOTES: tuple[Quote, ...] = (
     _nb(W05, r"`DIFF_SECONDS = 360`, " + N + " s used", "cpu.runs.05_clip.produced", r"1500 steps in (?P<v>\d+) s"),
     Quote(W05, r"took " + N + r"–[\d.]+ s on a shared", MINILM, "load_text_encoder_s.min"),
     Quote(W05, r"took [\d.]+–" + N + r" s on a shared", MINILM, "load_text_encoder_s.max"),
-    _nb(W06, r"3000 steps in " + N + r" s \(15", "cpu.runs.06_assessment.produced", r"3000 steps in (?P<v>\d+) s"),
-    _nb(W06, r"gate PASSED with " + N + "% on", "cpu.runs.06_assessment.produced", r"passed, (?P<v>[\d.]+)%"),
-    _nb(W06, r"gate PASSED with [\d.]+% on\s+1000 digits\*\* \(95% CI " + N, "cpu.runs.06_assessment.produced",
-        r"CI (?P<v>[\d.]+)–"),
-    _nb(W06, r"\(95% CI [\d.]+%–" + N + r"%\), per class", "cpu.runs.06_assessment.produced", r"–(?P<v>[\d.]+)%\)"),
-    _nb(W06, r"the gate took\s+" + N + " s", "cpu.runs.06_assessment.produced", r"gate (?P<v>\d+) s"),
-    _nb(W06, r"the whole notebook \*\*" + N + r" s\*\*\.", "cpu.runs.06_assessment.seconds.0"),
-    _nb(W06, r"\| training \| 3000 steps[^|]*\| \*\*" + N + " s", "cpu.runs.06_assessment.produced",
-        r"3000 steps in (?P<v>\d+) s"),
-    _nb(W06, r"nearest neighbours over 60,000 training digits \| \*\*" + N + " s", "cpu.runs.06_assessment.produced",
-        r"gate (?P<v>\d+) s"),
-    _nb(W06, r"\*\*whole notebook\*\* \| \| \*\*" + N + " s", "cpu.runs.06_assessment.seconds.0"),
-    _nb(W06, r"\| 1500 steps × 512, run 1 \| " + N + " s", "gpu.runs.06_assessment.seconds.1"),
-    _nb(W06, r"\| 1500 steps × 512, run 2 \| " + N + " s", "gpu.runs.06_assessment.seconds.0"),
+    *_W06_QUOTES,   # walkthrough 06: the notebook runs and the gate-integrity file (the block above)
     _nb(A05, r"judged the asked flower " + N + "% of the time", "cpu.runs.05_clip.produced",
         r"flower judge (?P<v>\d+)% from"),
     _nb(A05, r"same U-Net, noise and w give " + N + "%", "cpu.runs.05_clip.produced", r"\*\*(?P<v>\d+)% through"),
