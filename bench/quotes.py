@@ -89,6 +89,7 @@ N = r"(?P<v>[\d,]+(?:\.\d+)?)"   # a quoted number
 _R06 = "cpu.runs.06_assessment.produced"              # 2026-11-27, the faster host
 _T06 = "cpu.runs.06_assessment.produced_2026_12_07"   # 2026-12-07, the slower host
 _G06 = "gpu.runs.06_assessment.produced"
+A06 = "answers/06_Assessment_Answers.md"
 _SWEEP06 = ("0", "1", "2", "3", "5")   # the w of the notebook's sweep
 _ATTACKS06 = (  # the walkthrough's row -> bench/reference/gate_integrity.json's attack
     ("training digits", "training digits"), ("test digits (passed before)", "test digits"),
@@ -204,6 +205,12 @@ _W06_QUOTES: tuple[Quote, ...] = (
         Quote(W06, r"\| " + row + r" \| (?:[^|\n]*\| ){3}" + N + r" \|", GATE, f"honest_sets.{i}.diversity_min_ratio"))),
     Quote(W06, r"smallest [\d.]+, 0\.1% quantile " + N, GATE, "honest_nn_distance_all.q0.1%"),
     Quote(W06, r"0\.1% quantile [\d.]+, 1% " + N, GATE, "honest_nn_distance_all.q1%"),
+    # answers 06 (outside question 2): the notebook run of 2026-12-07
+    _nb(A06, r"passes the gate with " + N + "% on 1000 digits, 95% CI", _T06, r"passed, (?P<v>[\d.]+)%"),
+    _nb(A06, r"on 1000 digits, 95% CI " + N + "–", _T06, r"CI (?P<v>[\d.]+)–"),
+    _nb(A06, r"on 1000 digits, 95% CI [\d.]+–" + N + "%", _T06, r"–(?P<v>[\d.]+)%;"),
+    _nb(A06, r"two times in three \(" + N + r"%\s+in the notebook's own sweep", _T06, r"w=0 (?P<v>[\d.]+)%"),
+    _nb(A06, r"final loss \(" + N + r" after\s+3000 steps in 2026-12-07", _T06, r"final loss (?P<v>[\d.]+)"),
 )
 # ---- end of walkthrough 06's block ---------------------------------------------------------------------------------
 QUOTES: tuple[Quote, ...] = (
