@@ -260,8 +260,8 @@ QUOTES: tuple[Quote, ...] = (
     Quote(W06, r"plain diversity\) took " + N + " s", GATE, "cost.old_checks_cold_s"),
     # the full-profile notebook runs (bench/reference/notebooks.json; README's time tables are rendered
     # from it by bench/tables.py, these are the walkthroughs' and answers' copies)
-    _nb("README.md", r"then " + N + r" s and \d+ s with 1500 steps of 512", "gpu.runs.06_assessment.seconds.0"),
-    _nb("README.md", r"then \d+ s and " + N + r" s with 1500 steps of 512", "gpu.runs.06_assessment.seconds.1"),
+    _nb("README.md", r"1500 steps of 512 \(" + N + r" s and \d+ s,", "gpu.runs.06_assessment.seconds.0"),
+    _nb("README.md", r"1500 steps of 512 \(\d+ s and " + N + r" s,", "gpu.runs.06_assessment.seconds.1"),
     _nb(W01, r"\*\*" + N + r" s for the whole notebook\*\*, 4000 steps", "gpu.runs.01_unets.seconds.0"),
     _nb(W01, r"4000 steps \(512 000 images\) in " + N + " s", "gpu.runs.01_unets.produced", r"in (?P<v>\d+) s"),
     _nb(W01, r"\*\*" + N + r" s for the whole notebook\*\*, of which", "cpu.runs.01_unets.seconds.0"),
