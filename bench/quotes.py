@@ -15,13 +15,13 @@ copied from ``bench/results/`` with date, host and command when a measurement is
 ``gate_integrity.json``; ``notebooks.json``, whose figures reach the README through the tables
 bench/tables.py generates and the walkthroughs, answers and notebooks through the quotes below (a
 number inside a run's summary text is found by the quote's ``within`` pattern); and
-``text_encoder_load.json``, MiniLM's load time). Add an entry to QUOTES for every new quote.
+``text_encoder_load.json``, MiniLM's load time; ``conditioning.json`` and ``text_to_image.json``, the
+benchmarks of notebooks 04 and 05, whose tables bench/tables.py renders into walkthroughs 04 and 05
+and whose figures in prose are the quotes below). Add an entry to QUOTES for every new quote.
 
 Not tied, because their results files were not kept (the documents say so where they quote them):
 the ``bench.assessment`` figures (README's paragraph, walkthrough 06's per-step, DDPM-vs-DDIM and
-w tables, answers 06's question 2), ``bench.conditioning`` (walkthrough 04, notebook 04's "why every
-level", answers 00), ``bench.text_to_image`` (walkthrough 05's tables, notebook 05's closing cell,
-answers 05), the smoke times, and the per-cell timings, extra digits and side experiments of the
+w tables, answers 06's question 2), the smoke times, and the per-cell timings, extra digits and side experiments of the
 full-profile runs beyond what notebooks.json records. Re-measure and add a reference file to tie them.
 """
 from __future__ import annotations
@@ -74,6 +74,12 @@ class Quote:
 
 def _judge(doc, pattern, key, scale=1.0):
     return Quote(doc, pattern, JUDGES, key, scale)
+
+
+def _t2i(doc, pattern, row, w, kind="judge_by_w"):
+    """A figure of bench.text_to_image: `row` of its table (0 text, 1 shift, 2-4 prior k = 1, 16, 64)
+    at guidance `w`, the flower judge's share (or the notebook's CLIP's, kind="clip_by_w"), in percent."""
+    return Quote(doc, pattern, T2I, f"result.rows.{row}.{kind}.{float(w)}", 100)
 
 
 def _nb(doc, pattern, key, within=None, scale=1.0):
@@ -399,7 +405,32 @@ QUOTES: tuple[Quote, ...] = (
     _nb(NB05, r"right with the prior,[^%]*?" + N + r" % without it", F05, TEXT05),
     _nb(A00, r"drew the asked\s+flower " + N + "% of the time", F05, TEXT05),
     _nb(A00, N + r"% once a\s+retrieval prior", F05, PRIOR05),
-    # @@T2IQUOTES@@
+    # bench.text_to_image (bench/reference/text_to_image.json): rows text, shift, prior k=1, k=16, k=64
+    _t2i(W05, r"claims far more than the independent judge sees\s+\(" + N, 0, 6, "clip_by_w"),
+    _t2i(W05, r"claims far more than the independent judge sees\s+\([\d.]+ % vs " + N, 0, 6),
+    _t2i(W05, r"the judge is right for\s+" + N + r" % at\s+w = 6", 0, 6),
+    _t2i(W05, r"\(chance 20 %, " + N + r" % at w = 0: guidance", 0, 0),
+    _t2i(W05, r"while the retrieval prior\s+reaches " + N, 3, 6),
+    _t2i(W05, r"recovers nearly all of\s+the prior's gain \(" + N, 1, 6),
+    _t2i(W05, r"between 1 and 64 \(" + N, 2, 6),
+    _t2i(W05, r"between 1 and 64 \([\d.]+\s*/\s*" + N, 3, 6),
+    _t2i(W05, r"between 1 and 64 \([\d.]+\s*/\s*[\d.]+\s*/\s*" + N, 4, 6),
+    _t2i(A05, r"and " + N + r"% against the judge's", 0, 6, "clip_by_w"),
+    _t2i(A05, r"against the judge's " + N + "% at w = 6", 0, 6),
+    _t2i(A05, r"row: " + N + "% →", 0, 6),
+    _t2i(A05, r"row: [\d.]+% → " + N + "% at w = 6", 3, 6),
+    _t2i(A05, r"at w = 6, " + N + r"% → [\d.]+% at w = 3", 0, 3),
+    _t2i(A05, r"at w = 6, [\d.]+% → " + N + "% at w = 3", 3, 3),
+    _t2i(A05, r"difference gives " + N + "% at w = 6", 1, 6),
+    _t2i(NB05, r"with the text embedding " + N + " / ", 0, 1),
+    _t2i(NB05, r"with the text embedding [\d.]+ / " + N + " / ", 0, 3),
+    _t2i(NB05, r"with the text embedding [\d.]+ / [\d.]+ / " + N + " % right", 0, 6),
+    _t2i(NB05, r"retrieval prior \(k = 16\) " + N + " / ", 3, 1),
+    _t2i(NB05, r"retrieval prior \(k = 16\) [\d.]+ / " + N + " / ", 3, 3),
+    _t2i(NB05, r"retrieval prior \(k = 16\) [\d.]+ / [\d.]+ / \*\*" + N + " %", 3, 6),
+    _t2i(NB05, r"\(Liang et al. 2022\), gives[^\d]*?" + N + " / ", 1, 1),
+    _t2i(NB05, r"\(Liang et al. 2022\), gives[^\d]*?[\d.]+ / " + N + " / ", 1, 3),
+    _t2i(NB05, r"\(Liang et al. 2022\), gives[^\d]*?[\d.]+ / [\d.]+ / " + N + " %", 1, 6),
 )
 
 

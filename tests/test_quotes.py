@@ -62,3 +62,34 @@ def test_a_figure_inside_a_run_summary_is_checked_too():
                         within=r"4000 steps in (?P<v>\d+) s")
     problems = quotes.check(quotes=(gone,))
     assert len(problems) == 1 and "has no value for the quote" in problems[0] and "4000 steps in" in problems[0]
+
+
+def test_a_key_with_dots_is_resolved():
+    """Results files key some values by a float written with a dot (``accuracy_by_w`` -> ``"3.0"``):
+    a dotted quote key finds them by the longest matching run of its parts."""
+    data = {"result": {"rows": [{"accuracy_by_w": {"0.0": 0.39, "3.0": 0.81}}], "a": {"b": 2}}}
+    assert quotes._value(data, "result.rows.0.accuracy_by_w.3.0") == 0.81
+    assert quotes._value(data, "result.a.b") == 2
+    for missing in ("result.rows.0.accuracy_by_w.2.0", "result.a.c", "result.a.b.c"):
+        try:
+            quotes._value(data, missing)
+        except KeyError:
+            continue
+        raise AssertionError(f"{missing} resolved")
+
+
+def test_a_generated_block_in_a_walkthrough_is_checked():
+    """The measured tables bench.tables renders into walkthroughs (DOC_BLOCKS) are what the adopted
+    reference files give, and an edited row of walkthrough 04's conditioning table is caught."""
+    from bench import tables
+    blocks = tables.doc_blocks()
+    for doc, generated in blocks.items():
+        text = (quotes.REPO / doc).read_text()
+        assert tables.render(text, generated) == text, f"{doc} is stale: python -m bench.tables --write"
+    w04 = (quotes.REPO / quotes.W04).read_text()
+    generated = blocks[quotes.W04]
+    row = next(line for line in generated["conditioning"].splitlines() if line.startswith("| every level"))
+    assert row in w04
+    cells = row.split(" | ")
+    edited = w04.replace(row, " | ".join(cells[:-1] + ["99% |"]))
+    assert edited != w04 and tables.render(edited, generated) == w04
