@@ -311,7 +311,7 @@ QUOTES: tuple[Quote, ...] = (
     _nb(W04, r"180 s cap at step " + N, "cpu.runs.04_classifier_free_guidance.produced", r"(?P<v>\d+) steps in its"),
     _nb(W04, r"accuracy climbs from " + N + " at w = 0", "cpu.runs.04_classifier_free_guidance.produced",
         r"accuracy (?P<v>[\d.]+)% at w = 0", 0.01),
-    _nb(W04, r"and " + N + " at w = 3, then flattens", "cpu.runs.04_classifier_free_guidance.produced",
+    _nb(W04, r"to " + N + " at w = 3, then flattens", "cpu.runs.04_classifier_free_guidance.produced",
         r"(?P<v>[\d.]+)% at w = 3 → \d+% at w = 7 while", 0.01),
     _nb(W04, r"then flattens\s+\(" + N + " at", "cpu.runs.04_classifier_free_guidance.produced",
         r"(?P<v>[\d.]+)% at w = 7 while", 0.01),
