@@ -434,6 +434,47 @@ QUOTES: tuple[Quote, ...] = (
 )
 
 
+# walkthrough 07: the notebook's full-profile run (notebooks.json) and bench.flow (flow.json, rendered table)
+W07 = "walkthroughs/07_Flow_Matching_Walkthrough.md"
+_R07 = "cpu.runs.07_flow_matching.produced"
+QUOTES += (
+    _nb(W07, r"the whole notebook took\s+\*\*" + N + r" s\*\*", "cpu.runs.07_flow_matching.seconds.0"),
+    _nb(W07, r"Both models trained " + N + " steps", _R07, r"(?P<v>\d+) steps each"),
+    _nb(W07, r"\(" + N + r" s and \d+ s of wall time", _R07, r"in (?P<v>\d+) s and"),
+    _nb(W07, r"\(\d+ s and " + N + r" s of wall time", _R07, r"s and (?P<v>\d+) s, final"),
+    _nb(W07, r"final losses " + N + r" \(velocity\)", _R07, r"final losses (?P<v>[\d.]+) and"),
+    _nb(W07, r"\(velocity\) and " + N + r" \(noise\)", _R07, r"and (?P<v>[\d.]+); the gate"),
+    _nb(W07, r"Euler at NFE 4 passed with " + N + r"%\*\*", _R07, r"NFE 4 \*\*passed, (?P<v>[\d.]+)%"),
+    _nb(W07, r"Heun at NFE 5\s+passed with " + N + "%", _R07, r"NFE 5 passed, (?P<v>[\d.]+)%"),
+    _nb(W07, r"DDIM at NFE 8 failed with " + N + "%", _R07, r"NFE 8 failed, (?P<v>[\d.]+)%"),
+    _nb(W07, r"DDPM model at most\s+" + N + "%", _R07, r"DDPM at most (?P<v>\d+)%"),
+    _nb(W07, r"Straightness over 10 digits: " + N, _R07, r"straightness (?P<v>[\d.]+) \(flow"),
+    _nb(W07, r"against " + N + r" for the DDPM model's DDIM path", _R07, r"vs (?P<v>[\d.]+) \(DDPM"),
+    _nb(W07, r"\(" + N + r" in the rescaled y", _R07, r"; (?P<v>[\d.]+) in y"),
+    _nb(W07, r"100% with Euler from NFE " + N, _R07, r"100% from NFE (?P<v>\d+)"),
+)
+A07, A00 = "answers/07_Flow_Matching_Answers.md", "answers/00_Module_Review_Answers.md"
+FLOW = "bench/reference/flow.json"
+QUOTES += (
+    _nb(A07, r"distance " + N + r" for the flow model with Euler", _R07, r"straightness (?P<v>[\d.]+) \(flow"),
+    _nb(A07, N + r" in x_t\), and in the straightened", _R07, r"vs (?P<v>[\d.]+) \(DDPM"),
+    _nb(A07, r"the turning of the average: " + N, _R07, r"; (?P<v>[\d.]+) in y"),
+    _nb(A07, r"gate with " + N + r"% at 4 Euler evaluations", _R07, r"NFE 4 \*\*passed, (?P<v>[\d.]+)%"),
+    _nb(A07, r"at 8 DDIM evaluations \(" + N + r"%\)", _R07, r"NFE 8 failed, (?P<v>[\d.]+)%"),
+    _nb(A07, r"straightness " + N + r" in y against", _R07, r"; (?P<v>[\d.]+) in y"),
+    _nb(A07, r"against the flow model's " + N, _R07, r"straightness (?P<v>[\d.]+) \(flow"),
+    _nb(A07, r"100% with Euler from NFE " + N, _R07, r"100% from NFE (?P<v>\d+)"),
+    _nb(A07, r"the DDPM model at most " + N + "%", _R07, r"DDPM at most (?P<v>\d+)%"),
+    _nb(A07, r"Heun at NFE 5\s+\(" + N + r"%\)", _R07, r"NFE 5 passed, (?P<v>[\d.]+)%"),
+    _nb(A07, r"loss ended at " + N + r" and the DDPM", _R07, r"final losses (?P<v>[\d.]+) and"),
+    _nb(A07, r"DDPM model's at " + N + r" \(the notebook", _R07, r"and (?P<v>[\d.]+); the gate"),
+    Quote(A07, r"reached only " + N + "% at NFE 4", FLOW, "runs.0.rows.7.accuracy", 100),
+    Quote(A07, r"first passed the gate at NFE " + N, FLOW, "runs.0.smallest_passing_nfe.flow-heun-plain"),
+    _nb(A00, r"passes the 1000-digit gate with " + N + "% at 4 Euler", _R07, r"NFE 4 \*\*passed, (?P<v>[\d.]+)%"),
+    _nb(A00, r"at 8 DDIM evaluations \(" + N + r"%\)", _R07, r"NFE 8 failed, (?P<v>[\d.]+)%"),
+    _nb(A00, r"after " + N + r" training steps each, the flow", _R07, r"(?P<v>\d+) steps each"),
+)
+
 def _value(data, key: str, within: str | None = None) -> float:
     """The number at dotted `key`; a dict key that itself contains dots (``accuracy_by_w.3.0``, the
     w = 3.0 entry) is found by trying the longest run of parts first."""
