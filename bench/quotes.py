@@ -473,6 +473,8 @@ QUOTES += (
     _nb(A00, r"passes the 1000-digit gate with " + N + "% at 4 Euler", _R07, r"NFE 4 \*\*passed, (?P<v>[\d.]+)%"),
     _nb(A00, r"at 8 DDIM evaluations \(" + N + r"%\)", _R07, r"NFE 8 failed, (?P<v>[\d.]+)%"),
     _nb(A00, r"after " + N + r" training steps each, the flow", _R07, r"(?P<v>\d+) steps each"),
+    _nb("autograder/source/07_flow_matching/07_flow_matching.ipynb", r"CPU \(" + N + r" s measured on the course",
+        "cpu.runs.07_flow_matching.seconds.0"),
 )
 
 def _value(data, key: str, within: str | None = None) -> float:
