@@ -239,18 +239,18 @@ def check_guidance_sweep(sweep_fn: Callable, seed: int = 0, ws=(0.0, 3.0), n_cla
     want = ref_guidance_sweep(model, list(ws), n_classes, n_per_class, tuple(img_shape), sched, **kw)
     res = [shape("shape (len(ws), n_classes, n_per_class, C, H, W)", got,
                  (len(ws), n_classes, n_per_class, *img_shape),
-                 hint="stack one (n_classes, n_per_class, C, H, W) block per w")]
+                 hint="one block of samples per w, each block arranged by class then sample; a missing reshape, or stacking along another axis than a new first one, is the likely mistake")]
     if not torch.is_tensor(got) or got.shape != want.shape:
         return res
     res.append(true("samples in [-1, 1]", bool(got.min() >= -1 and got.max() <= 1),
                     f"[{got.min().item():.3g}, {got.max().item():.3g}]", "[-1, 1]",
-                    hint="ddim_sample clamps to [-1, 1] (clip=True); do not rescale"))
+                    hint="the samples are images in [-1, 1], as the sampler returns them; rescaling them (to [0, 1] for display, say) is the likely mistake"))
     for i, w in enumerate(ws):
         res.append(close(f"samples at w = {w:g}", got[i], want[i], atol=1e-4, rtol=1e-4,
-                         hint="the labels run class by class (n_per_class of class 0, then of class 1, ...), "
-                              "one-hot; every w starts from the SAME noise, so seed a fresh generator with seed "
-                              "for EACH w; sample with ddim_sample from the guided noise make_eps_fn builds for "
-                              "that w, with the given steps"))
+                         hint="if w = 0 passes and later w fail, the noise differs between w values: every w must "
+                              "start from the same seeded noise; if every w fails, look at the label order (class "
+                              "by class: all of class 0, then all of class 1, ...) and at the sampler's settings "
+                              "(the given steps, the guided noise for that w, x0 clipped at every step)"))
     return res
 
 

@@ -89,7 +89,7 @@ def check_contrastive_loss(fn, seed: int = 0, n: int = 6, temperature: float = 0
     out2 = fn(sim2, tau2)
     results.append(true("returns a scalar tensor (0-d)", torch.is_tensor(out2) and out2.ndim == 0,
                         tuple(out2.shape) if torch.is_tensor(out2) else type(out2).__name__, "()",
-                        "average the cross-entropies (F.cross_entropy's default reduction='mean')"))
+                        "the loss must not grow with the batch: average the per-example cross-entropies rather than summing them"))
     if not torch.is_tensor(out2) or out2.numel() != 1:
         return results
     results.append(close("hand-worked 2x2 example (sim [[.5,.1],[.3,.2]], T = 0.1): 0.4429", out2, expected2,
@@ -149,12 +149,12 @@ def check_zero_shot_predict(fn, seed: int = 0, n: int = 24, k: int = 5, d: int =
     images, class_emb = zero_shot_inputs(seed, n, k, d)
     out = fn(images, class_emb)
     results.append(shape("shape (N,): one class index per image", out, (n,),
-                         "argmax over the classes: dim=1 of the (N, K) similarity matrix"))
+                         "one class index per image: take the maximum across the classes (the K columns of the similarity matrix), not across the images"))
     if tuple(getattr(out, "shape", ())) != (n,):
         return results
     results.append(true("integer class indices (torch.long)", out.dtype == torch.long, str(out.dtype), "torch.int64",
-                        "argmax returns int64; do not convert to float"))
-    results.append(true("indices in [0, K)", bool(((out >= 0) & (out < k)).all()), hint="index the classes, not the images"))
+                        "class indices are integers (int64), as an argmax returns them; converting them to float is the likely mistake"))
+    results.append(true("indices in [0, K)", bool(((out >= 0) & (out < k)).all()), hint="each image gets the index of its most similar class: the maximum is taken across the classes (the K columns), not across the images"))
     expected = clip.zero_shot_predict(images, class_emb)
     wrong = int((out.cpu() != expected).sum())
     results.append(Result("same predictions as helpers.clip.zero_shot_predict", wrong == 0,
@@ -166,7 +166,7 @@ def check_zero_shot_predict(fn, seed: int = 0, n: int = 24, k: int = 5, d: int =
     clean = class_emb[perm] * torch.empty(k + 3, 1).uniform_(0.3, 4.0, generator=g)
     results.append(equal("an image equal to a class embedding is predicted as that class",
                          fn(clean, class_emb).cpu().tolist(), perm.tolist(),
-                         "take the best class for each image (the argmax over dim 1), not the best image for "
+                         "take the best class for each image (the maximum across the classes), not the best image for "
                          "each class"))
     return results
 
@@ -275,20 +275,20 @@ def check_sample_from_prompt(fn, seed: int = 0, n: int = 3, w: float = 2.0, step
     results.append(finite("finite values", out))
     results.append(true("values in [-1, 1]", bool((out.abs() <= 1 + 1e-6).all()),
                         f"[{out.min().item():.3g}, {out.max().item():.3g}]", "[-1, 1]",
-                        "ddim_sample clamps to [-1, 1] by default (clip=True)"))
+                        "the samples are images in [-1, 1], as the sampler returns them; rescaling them, or switching off the sampler's final clamp, is the likely mistake"))
     calls = [cm for cm in spy.calls if cm[0] is not None]
     text = F.normalize(clip.text_context(model, prompt), dim=-1)  # (1, D)
     if not calls:
         results.append(Result("the U-Net is called with a context c", False, "no context", "c (B, D)", "",
-                              "the prompt reaches the U-Net as its context c: build the guided noise with "
-                              "ddpm.cfg_eps_fn, which passes c and c_mask"))
+                              "the prompt reaches the U-Net only as its context c (with the mask that drops it for the "
+                              "unconditional pass); a guided noise that never passes the context is the likely mistake"))
     else:
         c, mask = calls[0]
         kept = c if mask is None else c[mask.flatten() > 0.5]
         ok_shape = kept.ndim == 2 and kept.shape[-1] == embed_dim and len(kept) > 0
         results.append(true("context rows are (D,) = the CLIP text embedding size", ok_shape,
                             tuple(c.shape), f"(batch, {embed_dim})",
-                            "encode the prompt with clip_model.encode_text (locked MiniLM + text head), not raw MiniLM"))
+                            "the context is CLIP's text embedding (the locked MiniLM followed by the trained text head, the size the U-Net was built for), not MiniLM's raw 384-d sentence vector"))
         if ok_shape:
             results.append(close("the kept context is the normalised text embedding of the prompt", kept,
                                  text.expand_as(kept), atol=1e-4,
@@ -300,9 +300,10 @@ def check_sample_from_prompt(fn, seed: int = 0, n: int = 3, w: float = 2.0, step
                                  "next to the conditional one; sampling from the conditional model alone is the "
                                  "likely mistake"))
     results.append(close("equals helpers.clip.sample_from_prompt (same seed, w, steps)", out, expected, atol=1e-4,
-                         hint="sample with ddpm.ddim_sample (eta 0, the predicted x0 clipped at every step) from "
-                              "the guided noise, starting from a fresh generator seeded with seed, with the given "
-                              "steps"))
+                         hint="if the checks above pass, the difference is in the sampler's settings: deterministic "
+                              "DDIM with the predicted x0 clipped at every step, the guided noise, the given "
+                              "steps, and noise from a fresh generator seeded with seed; leaving out the x0 "
+                              "clipping is the likely mistake"))
     with quiet:
         again = fn(spy, model, prompt, sched, n=n, w=w, steps=steps, seed=seed)
         other_prompt = fn(spy, model, other, sched, n=n, w=w, steps=steps, seed=seed)

@@ -71,8 +71,8 @@ def check_schedule_coefficients(fn, seed: int = 0) -> list[Result]:
     hints = {
         "alphas": "alpha_t is what one step keeps of the signal's variance: one minus that step's beta",
         "alphas_cumprod": "alpha-bar_t is the running PRODUCT of the alphas up to t (a product, not a sum)",
-        "sqrt_alphas_cumprod": "the square root of alphas_cumprod (not of alphas)",
-        "sqrt_one_minus_alphas_cumprod": "sqrt(1 - alphas_cumprod), not sqrt(1 - alphas) or 1 - sqrt(...)",
+        "sqrt_alphas_cumprod": "how much of x0 survives to step t: the square root of the cumulative product, alpha-bar_t (the likely mistake is the root of the single step's alpha_t)",
+        "sqrt_one_minus_alphas_cumprod": "the noise level at step t: the square root of the variance that alpha-bar_t leaves for the noise (likely mistakes: using the single step's alpha, or subtracting after the square root)",
     }
     for k in COEFF_KEYS:
         res.append(shape(f"{k} shape", out[k], betas.shape))
@@ -87,7 +87,7 @@ def check_q_sample(fn, seed: int = 0, size: int = 8, batch: int = 6) -> list[Res
     """``fn(x0, t, sched, noise)`` = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise."""
     sched, x0, t, noise = _batch(seed, batch, size)
     out = fn(x0.clone(), t.clone(), sched, noise.clone())
-    res = [shape("x_t shape", out, x0.shape, hint="one coefficient per sample, shaped (B, 1, 1, 1) by extract()")]
+    res = [shape("x_t shape", out, x0.shape, hint="each sample has its own t, so each gets its own coefficient, shaped to broadcast over its channels and pixels (notebook 02's lookup helper does this)")]
     if not res[0]:
         return res
     want = ref_q_sample(x0, t, sched, noise)
@@ -114,14 +114,14 @@ def check_p_sample(fn, seed: int = 0, size: int = 8, batch: int = 6) -> list[Res
         return res
     want = ref_p_sample(x_t, t, eps, sched, noise=noise)
     res.append(close("no noise at t = 0", out[0], want[0], atol=1e-4,
-                     hint="the last step returns the mean: multiply the noise term by (t > 0)"))
+                     hint="the last step (t = 0) returns the mean alone: the added noise must be switched off for the samples whose t is 0, and only for them"))
     mean_only = ref_p_sample(x_t, t, eps, sched, noise=torch.zeros_like(noise))
     res.append(close("the mean (noise switched off)", fn(x_t.clone(), t.clone(), eps.clone(), sched,
                                                          torch.zeros_like(noise)), mean_only, atol=1e-4,
                      hint="the mean removes the predicted noise (scaled by beta_t over the noise level of x_t) and "
                           "then undoes one step's shrinking (divide by sqrt(alpha_t)); check which square roots"))
     res.append(close("x_{t-1} for every t", out, want, atol=1e-4,
-                     hint="noise term: sqrt(posterior_variance_t) * noise (a standard deviation, not a variance)"))
+                     hint="if the mean passes, look at the added noise: it is scaled by a standard deviation, the square root of the posterior variance at t, not by the variance itself or by beta_t"))
     return res
 
 
@@ -151,12 +151,12 @@ def check_context_mask(fn, seed: int = 0) -> list[Result]:
     n = 20000 + 7 * seed
     g = torch.Generator().manual_seed(seed)
     m = fn(n, p, generator=g)
-    res = [shape("mask shape", m, (n, 1), hint="(batch_size, 1) so it broadcasts over the one-hot (B, 10)")]
+    res = [shape("mask shape", m, (n, 1), hint="one keep/drop value per sample, as a column that broadcasts over the one-hot (B, 10); a flat vector of batch_size values is the likely mistake")]
     if not res[0]:
         return res
     res.append(true("float dtype", m.dtype.is_floating_point, m.dtype, "a float dtype",
-                    hint="the mask multiplies a float one-hot: .float()"))
-    res.append(true("values are 0 or 1", bool(((m == 0) | (m == 1)).all()), hint="torch.bernoulli gives 0/1"))
+                    hint="the mask multiplies a float one-hot: return floats, not bools or integers"))
+    res.append(true("values are 0 or 1", bool(((m == 0) | (m == 1)).all()), hint="draw a 0/1 coin per sample (a Bernoulli draw), not the probabilities themselves"))
     keep = float(m.float().mean())
     tol = 5 * math.sqrt(p * (1 - p) / n)
     res.append(true(f"fraction kept ~ 1 - drop_prob = {1 - p:g}", abs(keep - (1 - p)) < tol, round(keep, 4),
@@ -199,7 +199,7 @@ def check_diffusion_loss(fn, seed: int = 0, size: int = 8, batch: int = 6) -> li
     want = F.mse_loss(net(x_t, t), noise)
     res.append(close("loss value", loss, want, atol=1e-5, rtol=1e-4,
                      hint="the target is the NOISE that made x_t; squared error, MEAN over all elements"))
-    res.append(true("differentiable", loss.requires_grad, hint="do not call .item() or torch.no_grad() inside"))
+    res.append(true("differentiable", loss.requires_grad, hint="the loss must stay connected to the network's parameters: converting it to a Python number or computing it without gradients leaves the optimiser nothing to follow"))
     perfect = fn(lambda x, tt: noise.clone(), x_t, t, noise)
     res.append(close("a perfect prediction gives 0", perfect, 0.0, atol=1e-7))
     return res
@@ -222,9 +222,9 @@ def check_context_batch(one_hot_fn, p_drop, seed: int = 0, n_classes: int = 10) 
     if not res[-1]:
         return res
     res.append(true("float dtype", c.dtype.is_floating_point, c.dtype, "float32",
-                    hint="F.one_hot returns int64; the network's Linear layers need .float()"))
+                    hint="one-hot encodings come out as integers until converted, and the network's Linear layers need floats"))
     res.append(close("one-hot values", c, F.one_hot(labels, n_classes).float(), atol=0,
-                     hint="row i has a single 1 in column labels[i]"))
+                     hint="row i has a single 1 in the column of its label and zeros elsewhere"))
     return res
 
 
@@ -237,7 +237,7 @@ def check_guided_eps(fn, seed: int = 0, size: int = 8, batch: int = 4) -> list[R
     eu = torch.randn(batch, 1, size, size, generator=g)
     w = [2.0, 0.5, 3.7, 7.0][seed % 4]
     res = [close("w = 0 is the conditional prediction", fn(ec.clone(), eu.clone(), 0.0), ec, atol=1e-6,
-                 hint="with w = 0 guidance is off: return eps_cond")]
+                 hint="with w = 0 guidance is off and the result is exactly the conditional prediction; weights of w and 1 - w (the interpolation form) are the likely mistake")]
     res.append(close(f"w = {w:g}", fn(ec.clone(), eu.clone(), w), ref_guided_eps(ec, eu, w), atol=1e-5,
                      hint="guidance pushes AWAY from the unconditional prediction: the conditional one gets weight "
                           "1 + w and the unconditional one -w (the weights add up to 1)"))

@@ -293,7 +293,7 @@ def check_eps_to_velocity(fn, seed: int = 0, size: int = 8, batch: int = 6) -> l
     if not res[-1]:
         return res
     res.append(close("with the true noise: eps - x0 exactly", out, eps - x0, atol=1e-8,
-                     hint="x0_hat divides by the square root of alpha-bar; the noise term uses sqrt(1 - alpha-bar)"))
+                     hint="to recover x0, remove the noise part of x_t (the noise scaled by the noise level) and undo the shrinking of the signal; swapping the two square-root coefficients, or using 1 - alpha-bar without its square root, is the likely mistake"))
     eps_hat = torch.randn(batch, 1, size, size, generator=g, dtype=torch.float64)  # a network's (wrong) guess
     res.append(close("with another eps (a network's guess)", fn(x_t.clone(), eps_hat.clone(), ab.clone()),
                      ref.eps_to_velocity(x_t, eps_hat, ab), atol=1e-8))
