@@ -166,8 +166,9 @@ def check_zero_shot_predict(fn, seed: int = 0, n: int = 24, k: int = 5, d: int =
     clean = class_emb[perm] * torch.empty(k + 3, 1).uniform_(0.3, 4.0, generator=g)
     results.append(equal("an image equal to a class embedding is predicted as that class",
                          fn(clean, class_emb).cpu().tolist(), perm.tolist(),
-                         "take the best class for each image (the maximum across the classes), not the best image for "
-                         "each class"))
+                         "a rescaled copy of class k's embedding has cosine 1 with class k, whatever its length: "
+                         "take for each image the class of largest cosine, across the classes; a raw dot product "
+                         "(long class embeddings win) or the best image per class is the likely mistake"))
     return results
 
 
