@@ -84,7 +84,7 @@ def check_flow_path(fn, seed: int = 0, size: int = 8, batch: int = 6) -> list[Re
     x0, eps, t = _batch(seed, batch, size)
     out = fn(x0.clone(), eps.clone(), t.clone())
     res.append(shape("x_t shape", out, x0.shape,
-                     hint="t holds one time per image, shape (B,): make it (B, 1, 1, 1) so it broadcasts over C, H, W"))
+                     hint="t holds one time per image, shape (B,): it must broadcast over each image's channels and pixels, not against the image axes (the likely mistake is multiplying the (B,) vector directly)"))
     if not res[-1]:
         return res
     res.append(close("t = 0 is the data end: x_t = x0", out[0], x0[0], atol=1e-5,
