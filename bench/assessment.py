@@ -14,8 +14,8 @@ TODOs) and measures
   diversity ratio, the other side of the trade).
 
 Prints a table and writes ``bench/results/assessment.json``. ``make bench`` runs it through
-``python -m bench``; alone: ``python -m bench.assessment [--quick]``. The full run takes about
-20 minutes on a 2-core CPU (the 400-step DDPM pass over 1000 digits is half of it); ``--quick``
+``python -m bench``; alone: ``python -m bench.assessment [--quick]``. The full run took 28 minutes
+on the slower of the course's 2-core hosts (bench/reference/assessment.json) (the 400-step DDPM pass over 1000 digits is half of it); ``--quick``
 (or ``BENCH_QUICK=1``) uses 20 digits per class for the DDPM/DDIM comparison and the w sweep.
 """
 from __future__ import annotations

@@ -476,6 +476,8 @@ QUOTES += (
     _nb("autograder/source/07_flow_matching/07_flow_matching.ipynb", r"CPU \(" + N + r" s measured on the course",
         "cpu.runs.07_flow_matching.seconds.0"),
 )
+QUOTES += (Quote("helpers/unet.py", r"first passes its gate after " + N + " steps", "bench/reference/assessment.json",
+                 "result.time_to_gate.step"),)
 
 def _value(data, key: str, within: str | None = None) -> float:
     """The number at dotted `key`; a dict key that itself contains dots (``accuracy_by_w.3.0``, the

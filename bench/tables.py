@@ -209,6 +209,10 @@ DOC_BLOCKS = {
     "walkthroughs/04_Classifier_Free_Guidance_Walkthrough.md": [("conditioning", conditioning_blocks)],
     "walkthroughs/05_CLIP_Walkthrough.md": [("text_to_image", text_to_image_blocks)],
     "walkthroughs/07_Flow_Matching_Walkthrough.md": [("flow", flow_blocks)],
+    "README.md": [("assessment", _only(assessment_blocks, "assessment"))],
+    "walkthroughs/06_Assessment_DDPM_Walkthrough.md": [
+        ("assessment", _only(assessment_blocks, "time-to-gate", "accuracy-vs-w", "ddpm-vs-ddim"))],
+    "answers/06_Assessment_Answers.md": [("assessment", _only(assessment_blocks, "accuracy-vs-w"))],
 }
 
 

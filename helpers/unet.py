@@ -159,8 +159,8 @@ class ConditionalUNet(UNetBackbone):
     Reading the label at every level, the encoder included, rather than only at the bottleneck
     and the first up block (NVIDIA DLI's design), is what makes the label stick: on MNIST after
     1,500 steps the judge accuracy at w = 0 / 1 / 3 rose from 31 / 50 / 64% to 39 / 66 / 81%
-    (``python -m bench.conditioning``, ``bench/reference/conditioning.json``), and notebook 06's recipe passes its gate after 2000 steps
-    instead of 3500, for 7% more parameters.
+    (``python -m bench.conditioning``, ``bench/reference/conditioning.json``), and notebook 06's recipe first passes its gate after 2000 steps
+    (``bench/reference/assessment.json``), for 7% more parameters.
     """
 
     def __init__(self, in_ch: int = 1, chs: tuple[int, int] = (32, 64), T: int = 1000, c_dim: int = 10,
