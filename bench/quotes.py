@@ -19,10 +19,13 @@ number inside a run's summary text is found by the quote's ``within`` pattern); 
 benchmarks of notebooks 04 and 05, whose tables bench/tables.py renders into walkthroughs 04 and 05
 and whose figures in prose are the quotes below). Add an entry to QUOTES for every new quote.
 
-Not tied, because their results files were not kept (the documents say so where they quote them):
-the ``bench.assessment`` figures (README's paragraph, walkthrough 06's per-step, DDPM-vs-DDIM and
-w tables, answers 06's question 2), the smoke times, and the per-cell timings, extra digits and side experiments of the
-full-profile runs beyond what notebooks.json records. Re-measure and add a reference file to tie them.
+``assessment.json`` (notebook 06's benchmark) and ``flow.json`` (notebook 07's) are rendered as
+tables too (README's assessment paragraph, walkthroughs 06 and 07, answers 06).
+
+Not tied yet, because their runs' executed notebooks and results files were not kept (walkthroughs
+01-03 say so where they quote them): the per-cell timings, History lines, first losses and other
+printed figures of notebooks 01-03's full-profile runs beyond what notebooks.json records. Re-run
+``python -m bench.notebooks --profile full 01 02 03``, extend notebooks.json's summaries and tie them.
 """
 from __future__ import annotations
 
