@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
     n_per_class = SMOKE_PER_CLASS if args.quick else N_PER_CLASS
     w = recipe["GUIDANCE_W"]
     load_start, t_start = _loadavg(), time.perf_counter()
-    print(f"[flow] training flow and DDPM models with notebook 06's recipe ({steps} steps, widths {tuple(chs)}, "
+    print(f"[flow] training the {'flow and DDPM models' if len(chosen) == len(SAMPLERS) else 'models ' + ', '.join(chosen) + ' need'} with notebook 06's recipe ({steps} steps, widths {tuple(chs)}, "
           f"batch {recipe['BATCH']}) on {device}; load average {load_start}")
     trained, rows = {}, []
 
