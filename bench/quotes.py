@@ -485,6 +485,112 @@ QUOTES += (
 QUOTES += (Quote("helpers/unet.py", r"first passes its gate after " + N + " steps", "bench/reference/assessment.json",
                  "result.time_to_gate.step"),)
 
+
+# ---- walkthroughs 01-03 and answers 01-03: what 2026-12-07's full-profile runs printed (the slower host) ----
+# `printed_2026_12_07` is the stream output of each executed notebook ("[cell i] ..." lines),
+# `cells_2026_12_07` its cell wall times; both stored from bench/results/notebooks/full/<id>.ipynb.
+A01 = "answers/01_UNets_Answers.md"
+_P01, _C01 = "cpu.runs.01_unets.printed_2026_12_07", "cpu.runs.01_unets.cells_2026_12_07"
+
+
+def _mse01(a, col):
+    """Notebook 01's MSE table (cell 31) at noise level `a`: col 0 the U-Net, 1 the mean image."""
+    return r"\[cell 31\]\s+" + a.replace(".", r"\.") + r"\s+\|\s+" + r"[\d.]+\s+\|\s+" * col + r"(?P<v>[\d.]+)"
+
+
+def _cm01(a, col):
+    """Notebook 01's conditional-mean table (cell 33) at `a`: col 0 N_eff, 1 the ideal MSE, 2 the U-Net's."""
+    return r"\[cell 33\]\s+" + a.replace(".", r"\.") + r"\s+\|\s+" + r"[\d.]+\s+\|\s+" * col + r"(?P<v>[\d.]+)"
+
+
+_A01S = ("0.1", "0.3", "0.5", "0.7", "0.8", "0.9", "1.0")
+_A01C = ("0.5", "0.7", "0.8", "0.9", "1.0")
+_STEP01, _FIRST01 = r"at step (?P<v>\d+)/1500", r"first loss (?P<v>[\d.]+)"
+_FINAL01 = r"final loss \(mean of the last 10%\) (?P<v>[\d.]+)"
+_PARAMS01 = r"UNet\(16, 32\): (?P<v>[\d,]+) parameters"
+QUOTES += (
+    # the table of sections: cell wall times
+    _nb(W01, r"and shown \| " + N + r" s \(loading cell\)", _C01 + ".4"),
+    _nb(W01, r"0\.75, 1 \| " + N + r" s \|", _C01 + ".6"),
+    _nb(W01, r"TODO 4's self-check " + N + " s", _C01 + ".24"),
+    _nb(W01, r"its graded training " + N + " s", _C01 + ".26"),
+    _nb(W01, r"each other cell ≤ " + N + " s", _C01 + ".11"),
+    _nb(W01, r"`UNet\(1, \(16, 32\)\)`, " + N + " parameters, batch 64", _P01, _PARAMS01),
+    _nb(W01, r"\| " + N + r" s \(the cap: \d+ of the 1500", _C01 + ".28"),
+    _nb(W01, r"\(the cap: " + N + " of the 1500", _P01, _STEP01),
+    _nb(W01, r"pure noise \| " + N + r" s \+", _C01 + ".30"),
+    _nb(W01, r"pure noise \| [\d.]+ s \+ " + N + " s", _C01 + ".31"),
+    _nb(W01, r"a = 0\.5 … 1\.0 \| " + N + " s", _C01 + ".33"),
+    # the H200 paragraph and the CPU run paragraph
+    _nb(W01, r"in 30 s, final loss\s+" + N, "gpu.runs.01_unets.produced", r"final loss (?P<v>[\d.]+)"),
+    _nb(W01, r"on the CPU " + N + " vs [\d.]+ on 500", _P01, _mse01("0.7", 0)),
+    _nb(W01, r"on the CPU [\d.]+ vs " + N + " on 500", _P01, _mse01("0.7", 1)),
+    _nb(W01, r"from a = 0\.8 on:\s+" + N + " vs", _P01, _mse01("0.8", 0)),
+    _nb(W01, r"from a = 0\.8 on:\s+[\d.]+ vs " + N + ", section 5", _P01, _mse01("0.8", 1)),
+    _nb(W01, r"`Stopped after 75 s at step " + N + "/1500`", _P01, _STEP01),
+    _nb(W01, r"/1500`, " + N + r" steps \(", _P01, r"(?P<v>\d+) steps \("),
+    _nb(W01, r"/1500`, \d+ steps \(" + N + " images\)", _P01, r"steps \((?P<v>[\d,]+) images\)"),
+    _nb(W01, r"images\), first\s+loss " + N, _P01, _FIRST01),
+    _nb(W01, r"images\), first\s+loss [\d.]+, final loss " + N, _P01, _FINAL01),
+    _nb(W01, r"every other cell took at most " + N + " s", _C01 + ".31"),
+    # the self-check outputs quoted in TODO 2-4
+    _nb(W01, r"DownBlock\(3, 8\) parameter count: got " + N, _P01, r"DownBlock\(3, 8\) parameter count: got (?P<v>\d+)"),
+    _nb(W01, r"reference output: got tensor\(4, 8, 14, 14\) \[" + N, _P01,
+        r"DownBlock with the reference weights gives the reference output: got tensor\(4, 8, 14, 14\) \[(?P<v>[\d.]+)"),
+    _nb(W01, r"reference output: got tensor\(4, 8, 14, 14\) \[[\d.]+, 0, " + N, _P01,
+        r"DownBlock with the reference weights .*?\[[\d.]+, 0, (?P<v>[\d.]+)"),
+    _nb(W01, r"parameter count `" + N + "`", _P01, r"UpBlock\(16, 8\) parameter count: got (?P<v>\d+)"),
+    _nb(W01, r"UNet\(1, \(8, 16\)\) parameter count: got " + N, _P01, r"UNet\(1, \(8, 16\)\) parameter count: got (?P<v>\d+)"),
+    *(_nb(W01, r"state_dict: got tensor\(3, 1, 28, 28\) \[" + r"[\d.]+, " * k + N, _P01,
+          r"same state_dict: got tensor\(3, 1, 28, 28\) \[" + r"[\d.]+, " * k + r"(?P<v>[\d.]+)") for k in range(3)),
+    _nb(W01, r"during 20 steps: got " + N + " ->", _P01, r"during 20 steps: got (?P<v>[\d.]+) ->"),
+    _nb(W01, r"during 20 steps: got [\d.]+ -> " + N, _P01, r"during 20 steps: got [\d.]+ -> (?P<v>[\d.]+)"),
+    _nb(W01, r"below the bound " + N, _P01, r"below the bound (?P<v>[\d.]+)"),
+    _nb(W01, r"\(reference reaches " + N + r"\): got", _P01, r"reference reaches (?P<v>[\d.]+)"),
+    _nb(W01, r"\(reference reaches [\d.]+\): got " + N, _P01, r"reference reaches [\d.]+\): got (?P<v>[\d.]+)"),
+    # section 4: training
+    _nb(W01, r"`UNet\(1, \(16, 32\)\)`: \*\*" + N + " parameters", _P01, _PARAMS01),
+    _nb(W01, r"stopped training at step \*\*" + N, _P01, _STEP01),
+    _nb(W01, r"\(" + N + " images, under one epoch", _P01, r"steps \((?P<v>[\d,]+) images\)"),
+    _nb(W01, r"under one epoch\), first loss \*\*" + N, _P01, _FIRST01),
+    _nb(W01, r"last 10% of the steps\) \*\*" + N, _P01, _FINAL01),
+    _nb(W01, r"ran all 1500 steps\s+in " + N + " s", "cpu.runs.01_unets.produced", r"in (?P<v>\d+) s"),
+    _nb(W01, r"ran all 1500 steps\s+in \d+ s, final loss " + N, "cpu.runs.01_unets.produced", r"final loss (?P<v>[\d.]+)"),
+    # section 5: the MSE table, the spread
+    *(_nb(W01, r"\| U-Net \|" + r"\s+\**[\d.]+\**\s+\|" * k + r"\s+\**" + N, _P01, _mse01(a, 0))
+      for k, a in enumerate(_A01S)),
+    _nb(W01, r"\| always the mean image \| " + N, _P01, _mse01("0.1", 1)),
+    _nb(W01, r"\| always the mean image \| [\d.]+ \| \| \| \| \| \| " + N, _P01, _mse01("1.0", 1)),
+    _nb(W01, r"noise is " + N + r" \(RMS pixel", _P01, r"pure noise: (?P<v>[\d.]+);"),
+    _nb(W01, r"against " + N + " between 8 real garments", _P01, r"real test garments: (?P<v>[\d.]+)"),
+    # section 6: the conditional-mean table
+    *(_nb(W01, r"\| " + row + r" \|" + r"\s+[\d.,]+\s+\|" * k + r"\s+" + N, _P01, _cm01(a, col))
+      for row, col in (("N_eff \(median over 8 test images\)", 0), ("MSE of the exact E\[x0 \\\\\| y\] \(8 test images\)", 1),
+                       ("MSE of the U-Net \(same 8 images\)", 2))
+      for k, a in enumerate(_A01C)),
+    _nb(W01, r"test images \(" + N + " vs [\d.]+ at a = 0\.5\)", _P01, _cm01("0.5", 2)),
+    _nb(W01, r"test images \([\d.]+ vs " + N + " at a = 0\.5\)", _P01, _cm01("0.5", 1)),
+    _nb(W01, r"the cell prints \(" + N + " s\)", _P01, r"\[cell 33\] \((?P<v>[\d.]+) s\)"),
+    # answers 01
+    _nb(A01, r"`UNet\(1, \(16, 32\)\)`,\s+" + N + " parameters", _P01, _PARAMS01),
+    _nb(A01, r"parameters, " + N + " training steps at a = 0\.5", _P01, _STEP01),
+    _nb(A01, r"final training loss is " + N, _P01, _FINAL01),
+    _nb(A01, r"training level\s+a = 0\.5 is " + N, _P01, _mse01("0.5", 0)),
+    _nb(A01, r"ended at " + N + r"\)", "cpu.runs.01_unets.produced", r"final loss (?P<v>[\d.]+)"),
+    _nb(A01, r"like our " + N + ", is an upper bound", _P01, _mse01("0.5", 0)),
+    _nb(A01, r"median N_eff = " + N, _P01, _cm01("0.5", 0)),
+    _nb(A01, r"MSE\s+" + N + " on the 8 images", _P01, _cm01("0.5", 1)),
+    _nb(A01, r"measured MSE " + N + " on the same 8 images", _P01, _cm01("0.5", 2)),
+    _nb(A01, r"\(" + N + " on 500 test images\)", _P01, _mse01("0.5", 0)),
+    _nb(A01, r"MSE " + N + " on the 8 test images", _P01, _cm01("1.0", 1)),
+    _nb(A01, r"scores " + N + " on all 500", _P01, _mse01("1.0", 1)),
+    _nb(A01, r"test MSE of " + N + ", worse than", _P01, _mse01("1.0", 0)),
+    _nb(A01, r"a = 0\.1 \(MSE " + N, _P01, _mse01("0.1", 0)),
+    _nb(A01, r"than at a = 0\.3 \(" + N, _P01, _mse01("0.3", 0)),
+    _nb(A01, r"measured spread " + N, _P01, r"pure noise: (?P<v>[\d.]+);"),
+    _nb(A01, r"against " + N + " between 8 real garments", _P01, r"real test garments: (?P<v>[\d.]+)"),
+)
+
 def _value(data, key: str, within: str | None = None) -> float:
     """The number at dotted `key`; a dict key that itself contains dots (``accuracy_by_w.3.0``, the
     w = 3.0 entry) is found by trying the longest run of parts first."""
