@@ -591,6 +591,100 @@ QUOTES += (
     _nb(A01, r"against " + N + " between 8 real garments", _P01, r"real test garments: (?P<v>[\d.]+)"),
 )
 
+_P02, _C02 = "cpu.runs.02_diffusion_models.printed_2026_12_07", "cpu.runs.02_diffusion_models.cells_2026_12_07"
+_R02 = "cpu.runs.02_diffusion_models.produced"   # 2026-11-26/27, the faster host
+_TS02 = ("0", "33", "66", "100", "133", "166", "199", "233", "266", "299")
+
+
+def _loss02(t, col):
+    """Notebook 02's test loss per step (cell 37) at step `t`: col 0 alpha-bar, 1 the test loss."""
+    return r"t=\s*" + t + r"\s+alpha-bar=" + (r"(?P<v>[\d.]+)" if col == 0 else r"[\d.]+\s+test loss=(?P<v>[\d.]+)")
+
+
+def _z02(t, col):
+    """Notebook 02's step-vs-jump table (cell 17) at `t`: cols 0-1 mean of z (step, jump), 2-3 std."""
+    return (r"\[cell 17\]\s+" + t + r"\s+[\d.]+\s+\|" + r"\s+[-+]?[\d.]+" * (col % 2 + (2 if col >= 2 else 0))
+            + (r"\s+\|" if col >= 2 else "") + r"\s+[-+]?(?P<v>[\d.]+)") if col < 2 else (
+            r"\[cell 17\]\s+" + t + r"\s+[\d.]+\s+\|\s+[-+]?[\d.]+\s+[-+]?[\d.]+\s+\|" + r"\s+[\d.]+" * (col - 2) + r"\s+(?P<v>[\d.]+)")
+
+
+QUOTES += (
+    # the sizes table, TODO 1's self-check and the schedule demo
+    _nb(W02, r"\(32, 64\): " + N + " parameters \|", _P02, r"\(32, 64\): (?P<v>[\d,]+) parameters"),
+    _nb(W02, r"betas \(T=1000, beta 0\.0001\.\.0\.02\): got tensor\(1000,\) \[0\.0001, " + N, _P02,
+        r"betas \(T=1000, beta 0\.0001\.\.0\.02\): got tensor\(1000,\) \[0\.0001, (?P<v>[\d.]+)"),
+    _nb(W02, r"alphas_cumprod \(T=1000, beta 0\.0001\.\.0\.02\): got tensor\(1000,\) \[[\d.]+, [\d.]+, " + N, _P02,
+        r"✓ alphas_cumprod \(T=1000, beta 0\.0001\.\.0\.02\): got tensor\(1000,\) \[[\d.]+, [\d.]+, (?P<v>[\d.]+)"),
+    _nb(W02, r"this notebook: T=300, beta 0\.00033\.\.0\.067  alpha-bar at the last step = (?P<v>[\d.]+)e-05", _P02,
+        r"this notebook: .*?last step = (?P<v>[\d.]+)e-05"),
+    _nb(W02, r"Ho et al\.: T=1000, beta 1e-4\.\.0\.02\s+alpha-bar at the last step = (?P<v>[\d.]+)e-05", _P02,
+        r"Ho et al\.: .*?last step = (?P<v>[\d.]+)e-05"),
+    _nb(W02, r"not rescaled: T=300, beta 1e-4\.\.0\.02\s+alpha-bar at the last step = (?P<v>[\d.]+)e-02", _P02,
+        r"not rescaled: .*?last step = (?P<v>[\d.]+)e-02"),
+    # TODO 2's self-check and the step-vs-jump demo
+    _nb(W02, r"sqrt\(0\.02\) eps: got \[" + N, _P02, r"sqrt\(0\.02\) eps: got \[(?P<v>[\d.]+)"),
+    _nb(W02, r"t = \[0, 43, 48, 20\]: got tensor\(4, 1, 8, 8\) \[-" + N, _P02, r"t = \[0, 43, 48, 20\]: got tensor\(4, 1, 8, 8\) \[-(?P<v>[\d.]+)"),
+    *(_nb(W02, r"over 10000 draws \(t = \[7, 12, 20\]\): got \[" + r"-?[\d.]+, " * k + "-?" + N, _P02,
+          r"over 10000 draws \(t = \[7, 12, 20\]\): got \[" + r"-?[\d.]+, " * k + r"-?(?P<v>[\d.]+)") for k in range(3)),
+    *(_nb(W02, r"variance of x_t over 10000 draws: got \[" + r"[\d.]+, " * k + N, _P02,
+          r"variance of x_t over 10000 draws: got \[" + r"[\d.]+, " * k + r"(?P<v>[\d.]+)") for k in range(3)),
+    _nb(W02, r"means\s+between -" + N + " and", _P02, _z02("0", 0)),
+    _nb(W02, r"means\s+between -[\d.]+ and \+" + N, _P02, _z02("75", 1)),
+    _nb(W02, r"stds between " + N + " and", _P02, _z02("150", 3)),
+    _nb(W02, r"stds between [\d.]+ and " + N + " at t = 0", _P02, _z02("150", 2)),
+    # TODO 3-5's self-checks, the oracle sampler
+    _nb(W02, r"for t = \[42, 11, 36, 31, 21\]: got tensor\(5, 1, 8, 8\) \[-" + N, _P02,
+        r"for t = \[42, 11, 36, 31, 21\]: got tensor\(5, 1, 8, 8\) \[-(?P<v>[\d.]+)"),
+    _nb(W02, r"max \|x_final - x0\| = (?P<v>[\d.]+)e-06` \(float32", _P02, r"max \|x_final - x0\| = (?P<v>[\d.]+)e-06"),
+    *(_nb(W02, r"\(t = \[0, 81, 13, 99\]\): got tensor\(4, 1, 12, 12\) \[" + r"[\d.]+, " * k + N, _P02,
+          r"\(t = \[0, 81, 13, 99\]\): got tensor\(4, 1, 12, 12\) \[" + r"[\d.]+, " * k + r"(?P<v>[\d.]+)") for k in range(3)),
+    _nb(W02, r"output depends on t: got max change " + N, _P02, r"output depends on t: got max change (?P<v>[\d.]+)"),
+    _nb(W02, r"loss for a fixed eps_fn: got " + N + "\n", _P02, r"loss for a fixed eps_fn: got (?P<v>[\d.]+)"),
+    _nb(W02, r"loss for a small TimeUNet: got " + N, _P02, r"loss for a small TimeUNet: got (?P<v>[\d.]+)"),
+    # training and sampling
+    _nb(W02, r"ran the full 2,500 steps \(final loss " + N, _R02, r"loss (?P<v>[\d.]+);"),
+    _nb(W02, r"`loss before training: " + N, _P02, r"loss before training: (?P<v>[\d.]+)"),
+    _nb(W02, r"`Stopped after 300 s at step " + N + "/2500`", _P02, r"at step (?P<v>\d+)/2500"),
+    _nb(W02, r"`History\(steps=" + N, _P02, r"History\(steps=(?P<v>\d+)"),
+    _nb(W02, r"`History\(steps=\d+, epochs=1, final_loss=" + N, _P02, r"final_loss=(?P<v>[\d.]+)"),
+    _nb(W02, r"final_loss=[\d.]+, wall_time=" + N + "s", _P02, r"wall_time=(?P<v>[\d.]+)s"),
+    _nb(W02, r"wall_time=[\d.]+s, steps/s=" + N, _P02, r"steps/s=(?P<v>[\d.]+)"),
+    _nb(W02, r"the step losses is " + N + " after", _P02, r"final_loss=(?P<v>[\d.]+)"),
+    _nb(W02, r"the step losses is [\d.]+ after " + N + " steps", _P02, r"History\(steps=(?P<v>\d+)"),
+    _nb(W02, r"\(" + N + r" after all 2,500 on the", _R02, r"loss (?P<v>[\d.]+);"),
+    _nb(W02, r"on 2026-11-26/27's host,\s+" + N + " s on 2026-12-07's \(see below", _P02,
+        r"recomputed from 100 batches in (?P<v>[\d.]+) s"),
+    *(_nb(W02, r"\| \$\\bar\\alpha_t\$ \|" + r" [\d.]+ \|" * k + " " + N, _P02, _loss02(t, 0)) for k, t in enumerate(_TS02)),
+    *(_nb(W02, r"\| loss \|" + r" [\d.]+ \|" * k + " " + N, _P02, _loss02(t, 1)) for k, t in enumerate(_TS02)),
+    _nb(W02, r"`" + N + r" samples in [\d.]+ s` on 2026-12-07's", _P02, r"(?P<v>\d+) samples in"),
+    _nb(W02, r"`\d+ samples in " + N + r" s` on 2026-12-07's", _P02, r"samples in (?P<v>[\d.]+) s"),
+    _nb(W02, r"2026-12-07's run: real images −" + N, _P02, r"real images -(?P<v>[\d.]+)"),
+    _nb(W02, r"2026-12-07's run: real images −[\d.]+,\s+samples −" + N, _P02, r"samples -(?P<v>[\d.]+),"),
+    _nb(W02, r"with the stale statistics −" + N + r"\)\.", _P02, r"stale BatchNorm statistics -(?P<v>[\d.]+)"),
+    # the measured-run table
+    _nb(W02, r"\| data \(60,000 images\) \| – \| " + N + " s", _C02 + ".5"),
+    _nb(W02, r"oracle demos \| – \| at most " + N + " s each", _C02 + ".17"),
+    _nb(W02, r"2,500 steps of 64 images: \*\*" + N + r" s\*\*", _R02, r"in (?P<v>\d+) s"),
+    _nb(W02, r"\| the 300 s cap: " + N + " steps,", _P02, r"History\(steps=(?P<v>\d+)"),
+    _nb(W02, r"\| the 300 s cap: [\d,]+ steps, " + N + " s", _P02, r"wall_time=(?P<v>[\d.]+)s"),
+    _nb(W02, r"\| the 300 s cap: [\d,]+ steps, [\d.]+ s \(" + N + " steps/s", _P02, r"steps/s=(?P<v>[\d.]+)"),
+    _nb(W02, r"100 batches \| [\d.]+ s \| " + N + " s", _C02 + ".35"),
+    _nb(W02, r"10 × 512 test images\) \| – \| " + N + " s", _C02 + ".37"),
+    _nb(W02, r"32 images, 300 steps \| – \| " + N + " s", _P02, r"samples in (?P<v>[\d.]+) s"),
+    _nb(W02, r"stale statistics \| – \| " + N + r" s \+", _C02 + ".40"),
+    _nb(W02, r"stale statistics \| – \| [\d.]+ s \+ " + N + " s", _C02 + ".41"),
+    _nb(W02, r"the training cell alone took " + N + " s", _C02 + ".33"),
+    _nb(W02, r"took " + N + " s on 2026-12-07's host, kernel start", "smoke.runs.02_diffusion_models.seconds.0"),
+    # answers 02
+    _nb(A02, r"the loss is large \(" + N + r" at \$t = 0\$", _P02, _loss02("0", 1)),
+    _nb(A02, r"at \$t = 0\$ and " + N + r" at \$t = 33\$", _P02, _loss02("33", 1)),
+    _nb(A02, r"the loss falls to " + N, _P02, _loss02("299", 1)),
+    _nb(A02, r"took " + N + r" s\. But training", _P02, r"samples in (?P<v>[\d.]+) s"),
+    _nb(A02, r"\(\$\\bar\\alpha_T = " + N + r"\$, printed under", _P02, r"not rescaled: .*?last step = (?P<v>[\d.]+)e-02", 0.01),
+    _nb(A02, r"mean pixel −" + N + " against", _R02, r"vs −(?P<v>[\d.]+) stale"),
+    _nb(A02, r"against −" + N + " for real images", _R02, r"real −(?P<v>[\d.]+)"),
+)
+
 def _value(data, key: str, within: str | None = None) -> float:
     """The number at dotted `key`; a dict key that itself contains dots (``accuracy_by_w.3.0``, the
     w = 3.0 entry) is found by trying the longest run of parts first."""
