@@ -685,6 +685,93 @@ QUOTES += (
     _nb(A02, r"against −" + N + " for real images", _R02, r"real −(?P<v>[\d.]+)"),
 )
 
+A03 = "answers/03_Optimizations_Answers.md"
+_P03, _C03 = "cpu.runs.03_optimizations.printed_2026_12_07", "cpu.runs.03_optimizations.cells_2026_12_07"
+_R03 = "cpu.runs.03_optimizations.produced"   # 2026-11-26/27, the faster host
+
+
+def _bn03(t, col):
+    """Notebook 03's BatchNorm demo (cell 9), eval mode at step `t`: col 0 BatchNorm's std, 1 GroupNorm's std."""
+    return r"\[cell 9\]\s+" + t + r" \|\s+-?[\d.]+ / (?P<v>[\d.]+)" if col == 0 else \
+        r"\[cell 9\]\s+" + t + r" \|\s+-?[\d.]+ / [\d.]+\s+\|\s+-?[\d.]+ / (?P<v>[\d.]+)"
+
+
+_HIST03 = {"old": r"old: History\(steps=500, epochs=0, final_loss=[\d.]+, ", "new": r"new: History\(steps=500, epochs=0, final_loss=[\d.]+, "}
+QUOTES += (
+    # the sizes table, TODO 1-5's self-checks and demonstrations
+    _nb(W03, r"TimeUNet " + N + ", OptimizedUNet", _P03, r"TimeUNet\s+(?P<v>[\d,]+) parameters"),
+    _nb(W03, r"OptimizedUNet " + N + " parameters \|", _P03, r"OptimizedUNet\s+(?P<v>[\d,]+) parameters"),
+    _nb(W03, r"   BatchNorm: " + N, _P03, r"BatchNorm: (?P<v>[\d.]+)"),
+    _nb(W03, r"   GroupNorm: " + N, _P03, r"GroupNorm: (?P<v>[\d.]+)"),
+    *(_nb(W03, r"\n\s+" + t + r" \|\s+-?[\d.]+ / " + N, _P03, _bn03(t, 0)) for t in ("0", "250", "500", "999")),
+    *(_nb(W03, r"\n\s+" + t + r" \|\s+-?[\d.]+ / [\d.]+\s+\|\s+-?[\d.]+ / " + N, _P03, _bn03(t, 1)) for t in ("0", "250", "500", "999")),
+    _nb(W03, r"max-pool       -> \(1, 1, 14, 14\), reconstruction error \(mean \|diff\|\) " + N, _P03,
+        r"max-pool .*?\(mean \|diff\|\) (?P<v>[\d.]+)"),
+    _nb(W03, r"space-to-depth -> \(1, 4, 14, 14\), reconstruction error \(mean \|diff\|\) " + N, _P03,
+        r"space-to-depth .*?\(mean \|diff\|\) (?P<v>[\d.]+)"),
+    _nb(W03, r"got closest pair " + N + " apart`", _P03, r"got closest pair (?P<v>[\d.]+) apart"),
+    _nb(W03, r"`t/T input: steps 500 and 501 differ by " + N, _P03, r"t/T input:\s+steps 500 and 501 differ by (?P<v>[\d.]+)"),
+    _nb(W03, r"`sinusoidal \(d=32\): steps 500 and 501 differ by " + N, _P03, r"sinusoidal \(d=32\):\s+steps 500 and 501 differ by (?P<v>[\d.]+)"),
+    *(_nb(W03, r"eta=0, t=619 -> t_prev=569: equals the reference: got tensor\(3, 1, 6, 6\) \[" + r"-[\d.]+, " * k + "-" + N, _P03,
+          r"eta=0, t=619 -> t_prev=569: equals the reference: got tensor\(3, 1, 6, 6\) \[" + r"-[\d.]+, " * k + r"-(?P<v>[\d.]+)")
+      for k in range(3)),
+    *(_nb(W03, r"returns x0_hat: got tensor\(3, 1, 6, 6\) \[" + r"-[\d.]+, " * k + "-" + N, _P03,
+          r"returns x0_hat: got tensor\(3, 1, 6, 6\) \[" + r"-[\d.]+, " * k + r"-(?P<v>[\d.]+)") for k in range(3)),
+    _nb(W03, r"the added noise has the posterior variance: got " + N, _P03, r"posterior variance: got (?P<v>[\d.]+)"),
+    _nb(W03, r"the three `eta=1` lines fail, the last one `got [\d.]+, expected " + N, _P03,
+        r"posterior variance: got (?P<v>[\d.]+)"),
+    # the measured-run table: 2026-11-26/27's summary, then 2026-12-07's printed lines and cell times
+    _nb(W03, r"500 steps \| final loss \*\*" + N + r"\*\* \| [\d.]+ s \(14", _R03, r"loss (?P<v>[\d.]+) vs"),
+    _nb(W03, r"100,129 parameters\), 500 steps \| final loss \*\*" + N, _R03, r"loss [\d.]+ vs (?P<v>[\d.]+);"),
+    _nb(W03, r"all 4000 steps, final loss \*\*" + N, _R03, r"4000 steps, loss (?P<v>[\d.]+)"),
+    *(_nb(W03, r"`" + ("TimeUNet`, 45,521" if m == "old" else "OptimizedUNet`, 100,129") + r" parameters\), 500 steps \| [^|\n]*\| "
+          + N + r" s \(", _P03, _HIST03[m] + r"wall_time=(?P<v>[\d.]+)s") for m in ("old", "new")),
+    *(_nb(W03, r"`" + ("TimeUNet`, 45,521" if m == "old" else "OptimizedUNet`, 100,129") + r" parameters\), 500 steps \| [^|\n]*\| "
+          + r"[\d.]+ s \(" + N + " steps/s", _P03, _HIST03[m] + r"wall_time=[\d.]+s, steps/s=(?P<v>[\d.]+)") for m in ("old", "new")),
+    *(_nb(W03, r"`" + ("TimeUNet`, 45,521" if m == "old" else "OptimizedUNet`, 100,129") + r" parameters\), 500 steps \| [^|\n]*\| "
+          + r"[^|\n]*final loss \*\*" + N, _P03, _HIST03[m].replace(r"final_loss=[\d.]+", r"final_loss=(?P<v>[\d.]+)")) for m in ("old", "new")),
+    _nb(W03, r"the training cells took " + N + " s and", _C03 + ".37"),
+    _nb(W03, r"the training cells took [\d.]+ s and " + N + " s", _C03 + ".40"),
+    _nb(W03, r"the 250 s cap: step " + N + " of 4000", _P03, r"at step (?P<v>\d+)/4000"),
+    _nb(W03, r"of 4000, " + N + " s in all", _P03, r"History\(steps=\d+, epochs=3, final_loss=[\d.]+, wall_time=(?P<v>[\d.]+)s"),
+    _nb(W03, r"s in all \(" + N + " steps/s\), final loss", _P03, r"epochs=3, .*?steps/s=(?P<v>[\d.]+)"),
+    _nb(W03, r"steps/s\), final loss \*\*" + N + r"\*\* \|\n\| DDPM", _P03, r"epochs=3, final_loss=(?P<v>[\d.]+)"),
+    _nb(W03, r"1000 network calls, 16 images \| – \| " + N + " s", _P03, r"DDPM: 1000 network calls,\s+(?P<v>[\d.]+) s"),
+    _nb(W03, r"\| " + N + r" s: speed-up [\d.]+× \|", _P03, r"DDIM:\s+25 network calls,\s+(?P<v>[\d.]+) s"),
+    _nb(W03, r"s: speed-up " + N + r"× \|", _P03, r"speed-up: (?P<v>[\d.]+)x"),
+    _nb(W03, r"\*\*" + N + "% without `clip_x0`, 0% with it\*\*", _P03, r"flat black/white frames: (?P<v>\d+)% without"),
+    _nb(W03, r"% without `clip_x0`, " + N + r"% with it\*\*", _P03, r"without clip_x0, (?P<v>\d+)% with it"),
+    _nb(W03, r"% with it\*\* \(real images " + N + "%", _P03, r"real images: (?P<v>\d+)%"),
+    _nb(W03, r"in a batch of 64\\\| " + N + " for BatchNorm", _P03, r"BatchNorm: (?P<v>[\d.]+)"),
+    _nb(W03, r"for BatchNorm, " + N + " for GroupNorm;", _P03, r"GroupNorm: (?P<v>[\d.]+)"),
+    _nb(W03, r"std of BatchNorm features " + N + " at t = 0", _P03, _bn03("0", 0)),
+    _nb(W03, r"at t = 0 → " + N + " at t = 999", _P03, _bn03("999", 0)),
+    _nb(W03, r"at t = 999, GroupNorm " + N + " throughout", _P03, _bn03("0", 1)),
+    _nb(W03, r"reconstruction error " + N + " vs [\d.]+ \|", _P03, r"max-pool .*?\(mean \|diff\|\) (?P<v>[\d.]+)"),
+    _nb(W03, r"reconstruction error [\d.]+ vs " + N + " \|", _P03, r"space-to-depth .*?\(mean \|diff\|\) (?P<v>[\d.]+)"),
+    _nb(W03, r"steps 500 and 501 differ by " + N + r" vs [\d.]+ \|", _P03, r"t/T input:\s+steps 500 and 501 differ by (?P<v>[\d.]+)"),
+    _nb(W03, r"steps 500 and 501 differ by [\d.]+ vs " + N + r" \|", _P03, r"sinusoidal \(d=32\):\s+steps 500 and 501 differ by (?P<v>[\d.]+)"),
+    _nb(W03, r"the sampler race took " + N + " s", _C03 + ".42"),
+    _nb(W03, r"every other cell at\s+most " + N + " s", _C03 + ".1"),
+    _nb(W03, r"Smoke profile: " + N + " s on 2026-12-07's host", "smoke.runs.03_optimizations.seconds.0"),
+    _nb(W03, r"frames \(" + N + "% of 2026-12-07's, whose training stopped at step", _P03, r"flat black/white frames: (?P<v>\d+)% without"),
+    _nb(W03, r"whose training stopped at step " + N, _P03, r"at step (?P<v>\d+)/4000"),
+    _nb(W03, r"`TimeUNet` \(16, 32\): " + N + " against", _P03, _HIST03["new"] + r"wall_time=[\d.]+s, steps/s=(?P<v>[\d.]+)"),
+    _nb(W03, r"`TimeUNet` \(16, 32\): [\d.]+ against " + N + " steps/s", _P03, _HIST03["old"] + r"wall_time=[\d.]+s, steps/s=(?P<v>[\d.]+)"),
+    # the H200 paragraph (gpu.runs.03_optimizations)
+    _nb(W03, r"2000 steps each: final loss " + N + " vs", "gpu.runs.03_optimizations.produced", r"loss (?P<v>[\d.]+) vs"),
+    _nb(W03, r"2000 steps each: final loss [\d.]+ vs " + N, "gpu.runs.03_optimizations.produced", r"loss [\d.]+ vs (?P<v>[\d.]+);"),
+    _nb(W03, r"10,000 steps in \d+ s, final loss " + N, "gpu.runs.03_optimizations.produced", r"157 s, loss (?P<v>[\d.]+)"),
+    # answers 03
+    _nb(A03, r"printed a difference of exactly " + N, _P03, r"GroupNorm: (?P<v>[\d.]+)"),
+    _nb(A03, r"largest difference was " + N + " in the full profile", _P03, r"BatchNorm: (?P<v>[\d.]+)"),
+    _nb(A03, r"printed a reconstruction error of " + N, _P03, r"space-to-depth .*?\(mean \|diff\|\) (?P<v>[\d.]+)"),
+    _nb(A03, r"from " + N + r" at \$t = 0\$ through", _P03, _bn03("0", 0)),
+    _nb(A03, r"at \$t = 0\$ through " + N + " and", _P03, _bn03("250", 0)),
+    _nb(A03, r"at \$t = 0\$ through [\d.]+ and " + N + " to", _P03, _bn03("500", 0)),
+    _nb(A03, r"through [\d.]+ and [\d.]+ to " + N + r" at \$t = 999\$", _P03, _bn03("999", 0)),
+)
+
 def _value(data, key: str, within: str | None = None) -> float:
     """The number at dotted `key`; a dict key that itself contains dots (``accuracy_by_w.3.0``, the
     w = 3.0 entry) is found by trying the longest run of parts first."""
