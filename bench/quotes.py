@@ -771,6 +771,7 @@ QUOTES += (
     _nb(A03, r"at \$t = 0\$ through [\d.]+ and " + N + " to", _P03, _bn03("500", 0)),
     _nb(A03, r"through [\d.]+ and [\d.]+ to " + N + r" at \$t = 999\$", _P03, _bn03("999", 0)),
 )
+QUOTES += (_nb(W02, r"−[\d.]+ stale, real −" + N + r"\)", "gpu.runs.02_diffusion_models.produced", r"real −(?P<v>[\d.]+)"),)
 
 def _value(data, key: str, within: str | None = None) -> float:
     """The number at dotted `key`; a dict key that itself contains dots (``accuracy_by_w.3.0``, the
