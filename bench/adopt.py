@@ -49,6 +49,9 @@ def main(argv=None) -> int:
     p.add_argument("--machine", required=True, help="what ran it, e.g. '2-core x86 VM, nothing else running'")
     p.add_argument("--note", default=None)
     p.add_argument("--command", default=None, help="the command, when not the bare `python -m bench.<name>`")
+    if argv == []:   # `make bench` (python -m bench) calls every main() without arguments
+        print("bench.adopt: nothing to adopt (python -m bench.adopt NAME --machine ...)")
+        return 0
     a = p.parse_args(argv)
     print(f"adopted as {adopt(a.name, a.machine, a.note, a.command)}")
     return 0

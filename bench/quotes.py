@@ -22,10 +22,10 @@ and whose figures in prose are the quotes below). Add an entry to QUOTES for eve
 ``assessment.json`` (notebook 06's benchmark) and ``flow.json`` (notebook 07's) are rendered as
 tables too (README's assessment paragraph, walkthroughs 06 and 07, answers 06).
 
-Not tied yet, because their runs' executed notebooks and results files were not kept (walkthroughs
-01-03 say so where they quote them): the per-cell timings, History lines, first losses and other
-printed figures of notebooks 01-03's full-profile runs beyond what notebooks.json records. Re-run
-``python -m bench.notebooks --profile full 01 02 03``, extend notebooks.json's summaries and tie them.
+Notebooks 01-03's printed output of their 2026-12-07 full-profile runs is in notebooks.json
+(``printed_2026_12_07``, ``cells_2026_12_07``; a quote finds its number there with ``within``), and
+``install.json`` holds the README's installed sizes. Not tied: the symptoms of the walkthroughs'
+common-mistake tables (runs of deliberately broken code) and the README's test-suite times.
 """
 from __future__ import annotations
 
@@ -844,3 +844,15 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# README's install sizes (du on this machine's .venv: bench/reference/install.json)
+INSTALL = "bench/reference/install.json"
+QUOTES += (
+    Quote("README.md", r"`\.venv`, 2026-12-07: " + N + " GB", INSTALL, "venv_gb"),
+    Quote("README.md", r"of which torch " + N + " GB", INSTALL, "torch_gb"),
+    Quote("README.md", r"the `nvidia` CUDA libraries " + N + " GB", INSTALL, "nvidia_gb"),
+    Quote("README.md", r"triton " + N + r" GB; `bench/reference/install.json`", INSTALL, "triton_gb"),
+    Quote("README.md", r"and triton \(" + N + " GB of it\)", INSTALL, "nvidia_plus_triton_gb"),
+    Quote("README.md", r"text encoder, " + N + " MB installed", INSTALL, "minilm_mb"),
+)
