@@ -856,3 +856,5 @@ QUOTES += (
     Quote("README.md", r"and triton \(" + N + " GB of it\)", INSTALL, "nvidia_plus_triton_gb"),
     Quote("README.md", r"text encoder, " + N + " MB installed", INSTALL, "minilm_mb"),
 )
+QUOTES += (_nb("README.md", r"samples digits in " + N + " network evaluations", "cpu.runs.07_flow_matching.produced",
+               r"Euler at NFE (?P<v>\d+) \*\*passed"),)
