@@ -858,3 +858,22 @@ QUOTES += (
 )
 QUOTES += (_nb("README.md", r"samples digits in " + N + " network evaluations", "cpu.runs.07_flow_matching.produced",
                r"Euler at NFE (?P<v>\d+) \*\*passed"),)
+
+# README's Tests paragraph: the CI rehearsal (bench/reference/ci_rehearsal.json)
+CI = "bench/reference/ci_rehearsal.json"
+_S = "slowest.tests/"
+QUOTES += (
+    Quote("README.md", r"tests \(" + N + " passed; 2 skipped", CI, "passed"),
+    Quote("README.md", r"passed; " + N + " skipped: the short honest", CI, "skipped"),
+    Quote("README.md", r"adds\) in " + N + " min, ", CI, "pytest_minutes"),
+    Quote("README.md", r" min, " + N + " min with set-up", CI, "total_minutes"),
+    Quote("README.md", r"profile through its gate, " + N + " s", CI, _S + "test_nb06.py::test_full_profile_passes_the_gate (call)"),
+    Quote("README.md", r"the demo class, " + N + r" s \(graded once", CI,
+          _S + "test_assignments.py::test_solution_full_marks_untouched_copy_zero[01_unets] (setup)"),
+    Quote("README.md", r"time-limit test, " + N + " s", CI, _S + "test_slurm.py::test_a_cancelled_task_and_a_slurm_time_limit_"
+          "get_statuses_and_a_rerun_grades_only_what_is_missing (call)"),
+    Quote("README.md", r"manifest mistakes, " + N + " s", CI, _S + "test_assignments.py::test_each_mistake_loses_exactly_its_todo[01_unets-1] (setup)"),
+    Quote("README.md", r"the load test, " + N + " s", CI, _S + "test_autograder_load.py::test_statuses_and_scores_do_not_depend_on_load (call)"),
+    Quote("README.md", r"through\s+Slurm, " + N + " s", CI, _S + "test_slurm.py::test_a_class_of_every_status_through_slurm_matches_the_local_run (call)"),
+    Quote("README.md", r"Colab-like install, " + N + " s", CI, _S + "test_colab.py::test_colab_like_fresh_install_keeps_torch_and_runs_a_notebook (call)"),
+)
