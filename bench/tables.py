@@ -241,8 +241,8 @@ def render(text: str, generated: dict[str, str]) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.tables", description=__doc__.split("\n\n")[0])
-    p.add_argument("--write", action="store_true", help="rewrite the tables in README.md")
-    p.add_argument("--check", action="store_true", help="exit 1 when README.md's tables are stale")
+    p.add_argument("--write", action="store_true", help="rewrite the generated tables (README.md and DOC_BLOCKS' documents)")
+    p.add_argument("--check", action="store_true", help="exit 1 when a generated table is stale")
     a = p.parse_args(argv)
     docs = {README: tables()}
     for d, b in doc_blocks().items():
