@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Callable
 
 import pytest
 import nbformat
@@ -17,6 +18,7 @@ from helpers.unet import UNet as RefUNet
 
 import contract
 from nbtools import REPO, cells_by_grade_id, solution_namespace, source_notebook
+from symptoms import Symptom, norm, printed, problems, raised, table_quotes
 
 NB = source_notebook("01_unets")
 ANSWERS = REPO / "answers" / "01_UNets_Answers.md"
@@ -239,3 +241,101 @@ def test_solution_run_prints_its_demonstrations(graded_demo):
     text = contract.output_text(contract.solution_notebook(graded_demo, "01_unets"))
     assert text.count("checks passed \U0001F389") == 5
     assert "exact E[x0 | y]" in text and "between the 8 guesses from pure noise" in text
+
+
+# --------------------------------------------------------------------------- the walkthrough's symptoms
+
+def _out(kind: str, gid: str, old: str, new: str) -> Callable[[], str]:
+    """What the self-check of `kind` prints for the solution with one edit (old -> new)."""
+    def run() -> str:
+        v = variant(CELLS, gid, old, new)
+        fn = {"conv": lambda: printed(nb01.check_conv_sizes, v["conv_out_size"], v["conv_transpose_out_size"]),
+              "down": lambda: printed(nb01.check_down_block, v["DownBlock"]),
+              "up": lambda: printed(nb01.check_up_block, v["UpBlock"]),
+              "unet": lambda: printed(nb01.check_unet, v["UNet"])}[kind]
+        return fn()
+    return run
+
+
+def _mistake(name: str) -> Callable[[], str]:
+    gid, old, new, kind = MISTAKES[name]
+    return _out(kind, gid, old, new)
+
+
+def _unet_with_unpadded_down_block() -> str:
+    """The notebook's U-Net built from a DownBlock without padding: the first skip concatenation fails."""
+    v = variant(CELLS, *MISTAKES["down: padding 0"][:3])
+    net = v["UNet"](1, (16, 32))
+    return raised(lambda: net(torch.zeros(2, 1, 28, 28)))
+
+
+def _frozen_training() -> str:
+    """The forward run under torch.no_grad() (graded seed 0 of the training check)."""
+    ns = solution_namespace(NB, SOLUTIONS, PREAMBLE)
+
+    class Frozen(ns["UNet"]):
+        def forward(self, x):
+            with torch.no_grad():
+                y = super().forward(x)
+            return y + 0 * x.requires_grad_()
+
+    Frozen.__module__ = "__main__"
+    return printed(nb01.check_unet_training, Frozen, seed=0)
+
+
+def _reexported() -> str:
+    return printed(nb01.check_conv_sizes, conv_out_size, conv_transpose_out_size)
+
+
+SYMPTOMS = [
+    Symptom("conv: forgot the +1", "conv_out_size(28, 3, 1, 1) … got 27, expected 28", _mistake("conv: forgot the +1")),
+    Symptom("conv: / instead of //", "got 5.333, expected 5 (for … (14, 5, 3, 2))", _mistake("conv: / instead of //")),
+    Symptom("conv: padding counted once", "got 27, expected 28", _mistake("conv: padding counted once")),
+    Symptom("convT: size * stride", "got 30, expected 33 (for … (15, 4, 2, 0, 1))", _mistake("convT: size * stride")),
+    Symptom("conv: the reference imported", "✗ conv_out_size is defined in this notebook: got helpers.blocks", _reexported),
+    Symptom("down: padding 0", "output shape: got (4, 8, 13, 13), expected (4, 8, 14, 14)", _mistake("down: padding 0")),
+    Symptom("down: padding 0, in the U-Net", "Sizes of tensors must match except in dimension 1",
+            _unet_with_unpadded_down_block),
+    Symptom("down: no pooling", "got (4, 8, 28, 28), expected (4, 8, 14, 14)", _mistake("down: no pooling")),
+    Symptom("down: ReLU before BatchNorm", "got 0.2664, expected 1.218", _mistake("down: ReLU before BatchNorm")),
+    Symptom("down: BatchNorm2d(in_ch)", "✗ DownBlock(3, 8) runs on inputs of shape (4, 3, 28, 28): got RuntimeError: "
+            "running_mean should contain 8 elements not 3",
+            _out("down", "todo2_down_block", "padding=1), nn.BatchNorm2d(out_ch), nn.ReLU(),\n",
+                 "padding=1), nn.BatchNorm2d(in_ch), nn.ReLU(),\n")),
+    Symptom("up: transposed conv sized for x alone", "✗ UpBlock(16, 8) runs …: got RuntimeError: Given transposed=1, "
+            "weight of size [8, 8, 2, 2], expected input[4, 16, 7, 7] to have 8 channels, but got 16 channels instead",
+            _mistake("up: transposed conv sized for x alone")),
+    Symptom("up: forgot the concatenation", "Given transposed=1, weight of size [16, 8, 2, 2], expected input[4, 8, 7, 7] "
+            "to have 16 channels, but got 8 channels instead",
+            _out("up", "todo3_up_block", "return self.model(h)", "return self.model(x)")),
+    Symptom("up: stacked on dim 0", "expected input[8, 8, 7, 7] to have 16 channels, but got 8",
+            _mistake("up: stacked on dim 0")),
+    Symptom("up: skip first", "output … got 4.215, expected 0", _mistake("up: skip first")),
+    Symptom("unet: no last skip", "RuntimeError: Given groups=1, weight of size [1, 16, 3, 3], expected input[3, 8, 28, 28] "
+            "to have 16 channels, but got 8 channels instead", _mistake("unet: no last skip")),
+    Symptom("unet: skip from the wrong level", "Sizes of tensors must match except in dimension 1. Expected size 14 but got "
+            "size 28 for tensor number 1 in the list.", _mistake("unet: skip from the wrong level")),
+    Symptom("unet: skip order swapped", "output … got -0.3495, expected 1.558", _mistake("unet: skip order swapped")),
+    Symptom("unet: forward under no_grad", "✗ loss decreases during 20 steps: got 1.9224 -> 1.9224", _frozen_training),
+]
+
+
+def test_walkthrough_symptoms_are_what_the_checks_print():
+    """Each symptom walkthrough 01 quotes for a common mistake is what that mistake prints now."""
+    found = problems(WALKTHROUGH.read_text(), SYMPTOMS)
+    assert not found, "\n\n".join(found)
+
+
+def test_every_verdict_in_the_mistake_tables_is_tied():
+    quoted = {norm(s.quote) for s in SYMPTOMS}
+    untied = [q for q in table_quotes(WALKTHROUGH.read_text()) if norm(q) not in quoted]
+    assert not untied, f"walkthrough 01 quotes symptoms no test recomputes: {untied}"
+
+
+def test_a_stale_symptom_is_caught():
+    """The same check on an edited copy of the walkthrough: a changed number in a quote fails."""
+    doc = WALKTHROUGH.read_text().replace("got 0.2664, expected 1.218", "got 0.2665, expected 1.218")
+    edited = [Symptom(s.mistake, s.quote.replace("0.2664", "0.2665"), s.output) for s in SYMPTOMS
+              if "0.2664" in s.quote]
+    assert edited and any("prints" in p for p in problems(doc, edited))
+    assert any("no longer quotes" in p for p in problems(doc, SYMPTOMS))
