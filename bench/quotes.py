@@ -855,6 +855,11 @@ QUOTES += (
     Quote("README.md", r"triton " + N + r" GB; `bench/reference/install.json`", INSTALL, "triton_gb"),
     Quote("README.md", r"and triton \(" + N + " GB of it\)", INSTALL, "nvidia_plus_triton_gb"),
     Quote("README.md", r"text encoder, " + N + " MB installed", INSTALL, "minilm_mb"),
+    # bench/device_prepare.sh's two folders for an offline GPU machine
+    Quote("README.md", r"`\.whl/` \(" + N + " wheels", INSTALL, "device_wheels"),
+    Quote("README.md", r" wheels, " + N + " MiB\)", INSTALL, "device_whl_mib"),
+    Quote("README.md", r"in `\.devdata/` \(" + N + " MiB\)", INSTALL, "device_devdata_mib"),
+    Quote("README.md", r"these make \(" + N + " MiB with the working tree", INSTALL, "device_carry_mib"),
 )
 QUOTES += (_nb("README.md", r"samples digits in " + N + " network evaluations", "cpu.runs.07_flow_matching.produced",
                r"Euler at NFE (?P<v>\d+) \*\*passed"),)
