@@ -49,11 +49,14 @@ def raised(fn: Callable[[], object]) -> str:
     return ""
 
 
-def found(quote: str, output: str) -> bool:
-    """The quote's pieces (split at ``…``) appear in order on one line of `output`."""
+def found(quote: str, output: str, failing: bool = False) -> bool:
+    """The quote's pieces (split at ``…``) appear in order on one line of `output` (with `failing`:
+    on a line the self-check marks ✗, for a walkthrough that says a named check "fails")."""
     pieces = [p for p in _GAP.split(norm(quote)) if p]
     for line in output.splitlines():
         line, pos = norm(line), 0
+        if failing and not line.startswith("\u2717"):
+            continue
         for p in pieces:
             i = line.find(p, pos)
             if i < 0:
@@ -69,6 +72,7 @@ class Symptom:
     mistake: str                    # the mistake, as a reader would name it
     quote: str                      # exactly as the walkthrough writes it (inside its backticks)
     output: Callable[[], str]       # makes the mistake; returns what the student reads
+    failing: bool = False           # the quote names a check that must fail (a ✗ line), e.g. "shape (B, 1)" fails
 
 
 def problems(doc: str, symptoms: list[Symptom]) -> list[str]:
@@ -79,8 +83,9 @@ def problems(doc: str, symptoms: list[Symptom]) -> list[str]:
             out.append(f"{s.mistake}: the walkthrough no longer quotes {s.quote!r}")
             continue
         got = s.output()
-        if not found(s.quote, got):
-            out.append(f"{s.mistake}: the walkthrough quotes {s.quote!r}, but the mistake prints:\n{got}")
+        if not found(s.quote, got, s.failing):
+            what = "no failing check named" if s.failing else "does not print"
+            out.append(f"{s.mistake}: the walkthrough quotes {s.quote!r}, but the mistake {what} it; it prints:\n{got}")
     return out
 
 
