@@ -30,6 +30,7 @@ common-mistake tables (runs of deliberately broken code) and the README's test-s
 from __future__ import annotations
 
 import json
+import sys
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -804,9 +805,11 @@ def _agrees(quoted: str, value: float) -> bool:
     return abs(float(digits) - value) <= 0.5 * 10 ** -decimals + 1e-9
 
 
-def check(texts: dict[str, str] | None = None, quotes=QUOTES) -> list[str]:
+def check(texts: dict[str, str] | None = None, quotes=None) -> list[str]:
     """Problems, one line each ('' list when every quote is found and agrees). `texts` overrides
-    the documents' contents (doc -> text), e.g. to test an edited copy."""
+    the documents' contents (doc -> text), e.g. to test an edited copy. `quotes`: all of QUOTES
+    (as the module ends up defining it) unless given."""
+    quotes = QUOTES if quotes is None else quotes
     texts = dict(texts or {})
     cache: dict[str, dict] = {}
     problems = []
@@ -830,7 +833,40 @@ def check(texts: dict[str, str] | None = None, quotes=QUOTES) -> list[str]:
     return problems
 
 
-def main() -> int:
+_FIGURE = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?\s?(?:%|s\b|min\b|GB|MB|MiB|GiB|steps/s|×|x\b)")
+
+
+def untied(doc: str, quotes=None) -> list[tuple[int, str]]:
+    """A reviewer's aid: (line, "[loose figures] text") of each line of `doc` with a figure that has a unit (%, s, min, GB,
+    steps/s, ×) and that no quote covers and no generated block renders. Not every hit is a
+    measurement (a target, a formula's example, a recipe setting); each one is a line to read."""
+    from bench import tables
+    quotes = QUOTES if quotes is None else quotes
+    text = (REPO / doc).read_text()
+    covered = [m.span("v") for q in quotes if q.doc == doc for m in [re.search(q.pattern, text)] if m]
+    for begin, end in tables.generated_spans(text):
+        covered.append((begin, end))
+    out, offset = [], 0
+    for i, line in enumerate(text.splitlines(keepends=True), 1):
+        loose = [m.group() for m in _FIGURE.finditer(line)
+                 if not any(a <= offset + m.start() < b for a, b in covered)]
+        if loose:
+            out.append((i, f"[{', '.join(loose)}] {line.strip()}"))
+        offset += len(line)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m bench.quotes", description=__doc__.split("\n\n")[0])
+    p.add_argument("--untied", nargs="+", metavar="DOC",
+                   help="list the lines of these documents with a figure no quote or generated table covers")
+    a = p.parse_args(argv or [])
+    if a.untied:
+        for doc in a.untied:
+            for i, line in untied(doc):
+                print(f"{doc}:{i}: {line}")
+        return 0
     cache: dict[str, dict] = {}
     for q in QUOTES:
         cache.setdefault(q.source, json.loads((REPO / q.source).read_text()))
@@ -842,9 +878,6 @@ def main() -> int:
     return 1 if problems else 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 # README's install sizes (du on this machine's .venv: bench/reference/install.json)
 INSTALL = "bench/reference/install.json"
@@ -855,6 +888,8 @@ QUOTES += (
     Quote("README.md", r"triton " + N + r" GB; `bench/reference/install.json`", INSTALL, "triton_gb"),
     Quote("README.md", r"and triton \(" + N + " GB of it\)", INSTALL, "nvidia_plus_triton_gb"),
     Quote("README.md", r"text encoder, " + N + " MB installed", INSTALL, "minilm_mb"),
+    Quote("README.md", r"pulls about " + N + " GB of CUDA libraries", INSTALL, "nvidia_plus_triton_gb"),
+    Quote("README.md", r"Disk: about " + N + " GB for the environment", INSTALL, "venv_gb"),
     # bench/device_prepare.sh's two folders for an offline GPU machine
     Quote("README.md", r"`\.whl/` \(" + N + " wheels", INSTALL, "device_wheels"),
     Quote("README.md", r" wheels, " + N + " MiB\)", INSTALL, "device_whl_mib"),
@@ -882,3 +917,7 @@ QUOTES += (
     Quote("README.md", r"through\s+Slurm, " + N + " s", CI, _S + "test_slurm.py::test_a_class_of_every_status_through_slurm_matches_the_local_run (call)"),
     Quote("README.md", r"Colab-like install, " + N + " s", CI, _S + "test_colab.py::test_colab_like_fresh_install_keeps_torch_and_runs_a_notebook (call)"),
 )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -229,6 +229,11 @@ def doc_blocks(reference: Path = REFERENCE) -> dict[str, dict[str, str]]:
     return out
 
 
+def generated_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every generated block's body in `text` (what --write would rewrite)."""
+    return [m.span(2) for m in re.finditer(r"<!-- table:([\w-]+) -->\n(.*?)<!-- /table:\1 -->", text, re.S)]
+
+
 def render(text: str, generated: dict[str, str]) -> str:
     """`text` with every marked table replaced by its generated version."""
     for name, body in generated.items():
