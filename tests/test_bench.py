@@ -165,3 +165,31 @@ def test_flow_bench_draws_the_gates_starting_noise():
     noise = torch.randn(30, 1, 28, 28, generator=torch.Generator().manual_seed(GRADER_SEED))
     torch.testing.assert_close(x, noise.clamp(-1, 1))
     assert labels.tolist() == [k for k in range(10) for _ in range(3)]
+
+
+def test_adopting_a_notebook_run_stores_what_it_printed_and_its_cell_times(tmp_path):
+    """bench.adopt --notebook-date: an executed notebook's stdout lines ("[cell i] ...") and cell
+    times go into notebooks.json under the date, next to what the run already holds."""
+    import json
+
+    import nbformat
+    from bench.adopt import adopt_notebook_run
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# x"), nbformat.v4.new_code_cell("print('loss 0.25')")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="loss 0.25\n\n  a | b\n"),
+                           nbformat.v4.new_output("stream", name="stderr", text="a warning\n")]
+    nb.cells[1].metadata["execution"] = {"iopub.execute_input": "2026-12-07T08:00:00.000000Z",
+                                         "shell.execute_reply": "2026-12-07T08:00:12.340000Z"}
+    folder = tmp_path / "results" / "notebooks" / "full"
+    folder.mkdir(parents=True)
+    nbformat.write(nb, str(folder / "04_x.ipynb"))
+    ref = tmp_path / "notebooks.json"
+    ref.write_text(json.dumps({"cpu": {"runs": {"04_x": {"seconds": [468]}}}}))
+    got = adopt_notebook_run("04_x", "2026-12-07", results=tmp_path / "results", reference=ref)
+    run = json.loads(ref.read_text())["cpu"]["runs"]["04_x"]
+    assert run["seconds"] == [468]                                   # kept
+    assert run["printed_2026_12_07"] == "[cell 1] loss 0.25\n[cell 1]   a | b"   # stdout only, blank lines dropped
+    assert run["cells_2026_12_07"] == {"1": 12.3} and got == {"lines": 2, "cells": 1, "seconds_in_cells": 12.3}
+    with pytest.raises(SystemExit, match="bench.notebooks --profile full 05_y"):
+        adopt_notebook_run("05_y", "2026-12-07", results=tmp_path / "results", reference=ref)
