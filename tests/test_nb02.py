@@ -6,6 +6,8 @@ Run: .venv/bin/python -m pytest -q tests/test_nb02.py
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import sys
@@ -22,7 +24,9 @@ import nbtools  # noqa: E402
 from helpers import ddpm  # noqa: E402
 from helpers.checks import nb02  # noqa: E402
 from helpers.schedules import Schedule  # noqa: E402
+from helpers.train import train  # noqa: E402
 from helpers.unet import TimeUNet as RefTimeUNet  # noqa: E402
+from symptoms import Symptom, norm, printed, problems, raised, table_quotes  # noqa: E402
 
 ASSIGNMENT = "02_diffusion_models"
 NB = nbtools.source_notebook(ASSIGNMENT)
@@ -329,3 +333,191 @@ def test_walkthrough_covers_every_todo():
     text = WALKTHROUGH.read_text()
     for n, (_, _, name, _) in enumerate(TODOS, start=1):
         assert f"TODO {n}" in text and name in text
+
+
+# --------------------------------------------------------------------------- the walkthrough's symptoms
+
+CELLS = nbtools.cells_by_grade_id(NB)
+_SIGNAL = ("    signal = ddpm.extract(sched.sqrt_alphas_cumprod, t, x0.shape)  # (B, 1, 1, 1)\n"
+           "    noise_scale = ddpm.extract(sched.sqrt_one_minus_alphas_cumprod, t, x0.shape)  # (B, 1, 1, 1)\n")
+_SIGMA = "sigma = ddpm.extract(sched.posterior_variance, t, x_t.shape).sqrt()"
+_LOSS = "return F.mse_loss(eps_pred, noise)"
+
+# The common mistakes of walkthrough 02, each as an edit of one solution cell: (cell, old text, new text)
+MISTAKES = {
+    "schedule: off-by-one cumprod": ("todo1_make_schedule", "alphas_cumprod = torch.cumprod(alphas, dim=0)",
+                                     "alphas_cumprod = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.float64), "
+                                     "alphas]), 0)[:-1]"),
+    "schedule: sqrt forgotten": ("todo1_make_schedule", "sqrt_alphas_cumprod = alphas_cumprod.sqrt()",
+                                 "sqrt_alphas_cumprod = alphas_cumprod"),
+    "schedule: sqrt(alphas)": ("todo1_make_schedule", "sqrt_alphas_cumprod = alphas_cumprod.sqrt()",
+                               "sqrt_alphas_cumprod = alphas.sqrt()"),
+    "schedule: posterior without _prev": ("todo1_make_schedule", "betas * (1.0 - alphas_cumprod_prev)",
+                                          "betas * (1.0 - alphas_cumprod)"),
+    "schedule: arange spacing": ("todo1_make_schedule",
+                                 "betas = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)",
+                                 "betas = beta_start + (beta_end - beta_start) * torch.arange(T, dtype=torch.float64) / T"),
+    "schedule: float32 throughout": ("todo1_make_schedule", "torch.float64", "torch.float32"),
+    "q: sqrt forgotten": ("todo2_q_sample", _SIGNAL, "    signal = ddpm.extract(sched.alphas_cumprod, t, x0.shape)\n"
+                          "    noise_scale = ddpm.extract(1 - sched.alphas_cumprod, t, x0.shape)\n"),
+    "q: one-step alphas/betas": ("todo2_q_sample", _SIGNAL, "    signal = ddpm.extract(sched.alphas.sqrt(), t, x0.shape)\n"
+                                 "    noise_scale = ddpm.extract(sched.betas.sqrt(), t, x0.shape)\n"),
+    "q: no reshape": ("todo2_q_sample", _SIGNAL, "    signal = sched.sqrt_alphas_cumprod[t]\n"
+                      "    noise_scale = sched.sqrt_one_minus_alphas_cumprod[t]\n"),
+    "q: ignores noise=None": ("todo2_q_sample", "noise = torch.randn_like(x0)", "noise = torch.zeros_like(x0)"),
+    "p: no mask at t = 0": ("todo3_p_sample", "return mean + not_last * sigma * noise", "return mean + sigma * noise"),
+    "p: variance as std": ("todo3_p_sample", _SIGMA, _SIGMA.replace(".sqrt()", "")),
+    "p: sigma^2 = beta": ("todo3_p_sample", _SIGMA, "sigma = ddpm.extract(sched.betas, t, x_t.shape).sqrt()"),
+    "p: sqrt forgotten in the mean": ("todo3_p_sample", "ddpm.extract(sched.sqrt_one_minus_alphas_cumprod, t, x_t.shape)",
+                                      "ddpm.extract(1 - sched.alphas_cumprod, t, x_t.shape)"),
+    "p: multiplies by sqrt(alphas)": ("todo3_p_sample", "ddpm.extract(sched.sqrt_recip_alphas, t, x_t.shape)",
+                                      "ddpm.extract(sched.alphas.sqrt(), t, x_t.shape)"),
+    "unet: raw t": ("todo4_time_unet", "t = t.float().reshape(-1, 1) / self.T", "t = t.float().reshape(-1, 1)"),
+    "unet: t ignored": ("todo4_time_unet", "m = self.middle(d2) + self.t_emb1(t)  # (B, c1, H/4, W/4)\n"
+                        "        u1 = self.up1(m, d2) + self.t_emb2(t)", "m = self.middle(d2)\n        u1 = self.up1(m, d2)"),
+    "unet: only t_emb1": ("todo4_time_unet", "u1 = self.up1(m, d2) + self.t_emb2(t)", "u1 = self.up1(m, d2)"),
+    "unet: t_emb1 before middle": ("todo4_time_unet", "m = self.middle(d2) + self.t_emb1(t)",
+                                   "m = self.middle(d2 + self.t_emb1(t))"),
+    "loss: target x0": ("todo5_noise_loss", _LOSS, "return F.mse_loss(eps_pred, x0)"),
+    "loss: sum": ("todo5_noise_loss", _LOSS, "return ((eps_pred - noise) ** 2).sum()"),
+    "loss: .item()": ("todo5_noise_loss", _LOSS, "return F.mse_loss(eps_pred, noise).item()"),
+    "loss: model fed x0": ("todo5_noise_loss", "eps_pred = eps_fn(x_t, t)", "eps_pred = eps_fn(x0, t)"),
+}
+_CHECKS = {"todo1_make_schedule": (nb02.check_make_schedule, "make_schedule"),
+           "todo2_q_sample": (nb02.check_q_sample, "q_sample"), "todo3_p_sample": (nb02.check_p_sample, "p_sample"),
+           "todo4_time_unet": (nb02.check_time_unet, "TimeUNet"), "todo5_noise_loss": (nb02.check_noise_loss, "noise_loss")}
+
+
+def _variant(name: str) -> tuple[dict, str]:
+    """The solution namespace with the mistake's one edit (its old text must occur), and the TODO's cell."""
+    gid, old, new = MISTAKES[name]
+    assert old in CELLS[gid], (name, old)
+    cells = {**CELLS, gid: CELLS[gid].replace(old, new)}
+    ns: dict = {"__name__": "__main__"}
+    with contextlib.redirect_stdout(io.StringIO()):  # the sizes cell prints the profile
+        exec(compile(_imports_cell(), "<imports>", "exec"), ns)
+    for sol, _, _, _ in TODOS:
+        exec(compile(cells[sol], f"<{sol}>", "exec"), ns)
+    return ns, gid
+
+
+def _mistake(name: str):
+    """What the TODO's self-check prints for the solution with that mistake."""
+    def run() -> str:
+        ns, gid = _variant(name)
+        check, obj = _CHECKS[gid]
+        return printed(check, ns[obj])
+    return run
+
+
+def _train_with_item_loss() -> str:
+    """The notebook's training cell with a noise_loss that returns .item(): the error `train` raises."""
+    ns, _ = _variant("loss: .item()")
+    sched = Schedule.linear(10, 1e-3, 0.2)
+
+    def loss_fn(model, x0):  # as the notebook's loss_fn
+        t = torch.zeros(x0.shape[0], dtype=torch.long)
+        return ns["noise_loss"](model, x0, sched, t, torch.randn_like(x0))
+
+    torch.manual_seed(0)
+    model = RefTimeUNet(1, (8, 16), T=10)
+    return raised(lambda: train(model, loss_fn, [torch.zeros(2, 1, 8, 8)], steps=1, progress=False))
+
+
+def _reexported() -> str:
+    return printed(nb02.check_time_unet, RefTimeUNet)
+
+
+SYMPTOMS = [
+    Symptom("schedule: off-by-one cumprod", "✗ alphas_cumprod (T=1000, ...): got 0.6077, expected 0.6049 (worst of 1000 "
+            "elements, index 219 ...). Hint: ... alphas_cumprod[0] must equal alphas[0] (no 1 in front)",
+            _mistake("schedule: off-by-one cumprod")),
+    Symptom("schedule: sqrt forgotten", "✗ sqrt_alphas_cumprod ...: got 0.2502, expected 0.5002",
+            _mistake("schedule: sqrt forgotten")),
+    Symptom("schedule: sqrt(alphas)", "✗ sqrt_alphas_cumprod", _mistake("schedule: sqrt(alphas)"), failing=True),
+    Symptom("schedule: posterior without _prev", "✗ posterior_variance ...: got 0.0001, expected 0 (worst of 1000 "
+            "elements, index 0; ...)", _mistake("schedule: posterior without _prev")),
+    Symptom("schedule: arange spacing", "✗ betas", _mistake("schedule: arange spacing"), failing=True),
+    Symptom("q: sqrt forgotten", "✗ hand-worked example ...: got [0.794, -0.308], expected [0.8627, -0.396]",
+            _mistake("q: sqrt forgotten")),
+    Symptom("q: sqrt forgotten", "✗ mean of x_t ...: got [0.7006, -0.3088, 0.04495], expected [0.7948, -0.4263, 0.1187]",
+            _mistake("q: sqrt forgotten")),
+    Symptom("q: sqrt forgotten", "✗ variance ...: got [0.04846, 0.2453, 0.7244], expected [0.2202, 0.4952, 0.8436]",
+            _mistake("q: sqrt forgotten")),
+    Symptom("q: one-step alphas/betas", "✗ x_t for a batch", _mistake("q: one-step alphas/betas"), failing=True),
+    Symptom("q: one-step alphas/betas", "✗ mean", _mistake("q: one-step alphas/betas"), failing=True),
+    Symptom("q: one-step alphas/betas", "✗ variance", _mistake("q: one-step alphas/betas"), failing=True),
+    Symptom("q: no reshape", "✗ your code raised RuntimeError: The size of tensor a (4) must match the size of tensor b "
+            "(8) at non-singleton dimension 3", _mistake("q: no reshape")),
+    Symptom("q: ignores noise=None", "✗ variance of x_t", _mistake("q: ignores noise=None"), failing=True),
+    Symptom("p: no mask at t = 0", "✗ t = 0 adds no noise (tested with posterior_variance[0] > 0): got -0.2743, "
+            "expected -0.4017", _mistake("p: no mask at t = 0")),
+    Symptom("p: variance as std", "✗ x_(t-1) with a given z ...: got 0.007237, expected 0.7859",
+            _mistake("p: variance as std")),
+    Symptom("p: sigma^2 = beta", "✗ x_(t-1) with a given z", _mistake("p: sigma^2 = beta"), failing=True),
+    Symptom("p: sqrt forgotten in the mean", "✗ hand-worked example ...: got [0.3664, 0.3071], expected [0.8, -0.3]",
+            _mistake("p: sqrt forgotten in the mean")),
+    Symptom("p: multiplies by sqrt(alphas)", "✗ hand-worked example ...: got [0.784, -0.294], expected [0.8, -0.3]",
+            _mistake("p: multiplies by sqrt(alphas)")),
+    Symptom("unet: raw t", "✗ output with the reference's weights ...: got 0.4851, expected 0.1289",
+            _mistake("unet: raw t")),
+    Symptom("unet: t ignored", "✗ output with the reference's weights", _mistake("unet: t ignored"), failing=True),
+    Symptom("unet: t ignored", "✗ output depends on t: got max change 0, expected > 1e-05", _mistake("unet: t ignored")),
+    Symptom("unet: only t_emb1", "✗ output with the reference's weights", _mistake("unet: only t_emb1"), failing=True),
+    Symptom("unet: t_emb1 before middle", "✗ output with the reference's weights", _mistake("unet: t_emb1 before middle"),
+            failing=True),
+    Symptom("unet: the reference imported", "✗ TimeUNet is your own class: got helpers.unet, expected __main__",
+            _reexported),
+    Symptom("loss: target x0", "✗ loss for a fixed eps_fn: got 0.9547, expected 0.513", _mistake("loss: target x0")),
+    Symptom("loss: target x0", "✗ ... true noise gets loss 0: got 1.491", _mistake("loss: target x0")),
+    Symptom("loss: target x0", "✗ loss for a small TimeUNet", _mistake("loss: target x0"), failing=True),
+    Symptom("loss: sum", "✗ loss for a fixed eps_fn: got 197", _mistake("loss: sum")),
+    Symptom("loss: .item()", "✗ returns a scalar tensor: got float", _mistake("loss: .item()")),
+    Symptom("loss: .item()", "✗ the loss keeps the gradient", _mistake("loss: .item()"), failing=True),
+    Symptom("loss: .item(), in training", "AttributeError: 'float' object has no attribute 'ndim'", _train_with_item_loss),
+    Symptom("loss: model fed x0", "✗ loss for a fixed eps_fn", _mistake("loss: model fed x0"), failing=True),
+]
+
+
+def test_walkthrough_symptoms_are_what_the_checks_print():
+    """Each symptom walkthrough 02 quotes for a common mistake is what that mistake prints now."""
+    found = problems(WALKTHROUGH.read_text(), SYMPTOMS)
+    assert not found, "\n\n".join(found)
+
+
+def test_every_verdict_in_the_mistake_tables_is_tied():
+    quoted = {norm(s.quote) for s in SYMPTOMS}
+    untied = [q for q in table_quotes(WALKTHROUGH.read_text()) if norm(q) not in quoted]
+    assert not untied, f"walkthrough 02 quotes symptoms no test recomputes: {untied}"
+
+
+def _verdicts(name: str) -> list[bool]:
+    """Pass/fail of each line the TODO's self-check prints for that mistake."""
+    ns, gid = _variant(name)
+    check, obj = _CHECKS[gid]
+    return [r.ok for r in check(ns[obj])]
+
+
+def test_walkthrough_counts_of_failing_lines():
+    """The walkthrough's "4 of 5 fail", "only the last line fails", "passes", ... for those mistakes."""
+    assert all(_verdicts("schedule: float32 throughout"))
+    assert _verdicts("q: sqrt forgotten") == [False, True, False, False, False]  # 4 of 5 fail
+    assert _verdicts("q: one-step alphas/betas") == [True, True, False, False, False]  # hand-worked passes
+    assert _verdicts("q: ignores noise=None") == [True, True, True, True, False]  # only the variance
+    assert _verdicts("p: no mask at t = 0") == [True, True, True, True, False]  # only the last line
+    assert _verdicts("p: sqrt forgotten in the mean") == [False, True, False, False, False]  # 1/5 pass
+    assert _verdicts("p: multiplies by sqrt(alphas)") == [False, True, False, False, False]  # 1/5 pass
+    # off-by-one cumprod downstream: p_sample divides by 1 - alpha-bar_0 = 0 at the last step
+    ns, _ = _variant("schedule: off-by-one cumprod")
+    sched = Schedule(**ns["make_schedule"](300, 1e-4 * 1000 / 300, 0.02 * 1000 / 300))
+    x = ns["p_sample"](torch.randn(2, 1, 4, 4), torch.zeros(2, dtype=torch.long), torch.randn(2, 1, 4, 4), sched)
+    assert x.isnan().all()
+
+
+def test_a_stale_symptom_is_caught():
+    """The same check on an edited copy of the walkthrough: a changed number in a quote fails."""
+    doc = WALKTHROUGH.read_text().replace("got 0.007237, expected 0.7859", "got 0.007238, expected 0.7859")
+    edited = [Symptom(s.mistake, s.quote.replace("0.007237", "0.007238"), s.output) for s in SYMPTOMS
+              if "0.007237" in s.quote]
+    assert edited and any("prints" in p for p in problems(doc, edited))
+    assert any("no longer quotes" in p for p in problems(doc, SYMPTOMS))
