@@ -4,6 +4,7 @@ the gate on real MNIST. The contract of every notebook (grading of the solution,
 copy and the manifest's mistakes) is tests/test_assignments.py."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from helpers.ddpm import p_sample as ref_p_sample
 from helpers.ddpm import q_sample as ref_q_sample
 from helpers.schedules import Schedule
 from helpers.unet import ConditionalUNet
+from symptoms import Symptom, printed, problems
 
 NB = nbtools.source_notebook("06_assessment")
 REPO = nbtools.REPO
@@ -231,3 +233,143 @@ def test_full_profile_passes_the_gate(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["passed"] and abs(report["accuracy"] - float(m.group(2)) / 100) < 1e-9
+
+
+# --------------------------------------------------------------------------- the walkthrough's symptoms
+
+WALKTHROUGH = REPO / "walkthroughs" / "06_Assessment_DDPM_Walkthrough.md"
+
+
+def _wrong_q_swapped(x0, t, sched, noise):
+    from helpers.ddpm import extract
+    return extract(sched.sqrt_one_minus_alphas_cumprod, t, x0.shape) * x0 + extract(sched.sqrt_alphas_cumprod, t,
+                                                                                     x0.shape) * noise
+
+
+def _wrong_p_mean_abar(x_t, t, eps, sched, noise):
+    from helpers.ddpm import extract
+    coef = extract(sched.betas / sched.sqrt_one_minus_alphas_cumprod, t, x_t.shape)
+    mean = extract(sched.sqrt_alphas_cumprod, t, x_t.shape) * (x_t - coef * eps)  # should be sqrt_recip_alphas
+    sigma = extract(sched.posterior_variance.sqrt(), t, x_t.shape)
+    return mean + (t > 0).float().reshape(-1, 1, 1, 1) * sigma * noise
+
+
+def _wrong_p_no_mask(x_t, t, eps, sched, noise):  # the solution without its t = 0 switch
+    from helpers.ddpm import extract
+    mean = ref_p_sample(x_t, t, eps, sched, noise=torch.zeros_like(noise))
+    return mean + extract(sched.posterior_variance.sqrt(), t, x_t.shape) * noise
+
+
+def _wrong_loss_item(eps_fn, x_t, t, noise):
+    return F.mse_loss(eps_fn(x_t, t), noise).item()
+
+
+def _blocks_with_basic_down() -> str:
+    from helpers import blocks as B
+    ns = nbtools.solution_namespace(NB, SOLUTIONS, preamble=PREAMBLE)
+    return printed(nb06.check_blocks, {**ns["BLOCKS"], "down": B.BasicDownBlock})
+
+
+def _p_drop(value) -> str:
+    ns = nbtools.solution_namespace(NB, SOLUTIONS, preamble=PREAMBLE)
+    return printed(nb06.check_context_batch, ns["one_hot_labels"], value)
+
+
+SYMPTOMS = [
+    Symptom("TODO 1: cumsum", "got 390, expected 3.636e-05", lambda: printed(nb06.check_schedule_coefficients,
+                                                                               _wrong_schedule_cumsum)),
+    Symptom("TODO 1: cumsum", "alpha-bar_t is the running PRODUCT",
+            lambda: printed(nb06.check_schedule_coefficients, _wrong_schedule_cumsum)),
+    Symptom("TODO 1: sqrt(1 - alphas)", "sqrt_one_minus_alphas_cumprod (T=400)",
+            lambda: printed(nb06.check_schedule_coefficients, _wrong_schedule_alpha_noise), failing=True),
+    Symptom("TODO 2: no square roots", "x_t at t=0 is almost x0", lambda: printed(nb06.check_q_sample, _wrong_q_no_sqrt),
+            failing=True),
+    Symptom("TODO 2: no square roots", "x_t at t=T-1 is almost pure noise",
+            lambda: printed(nb06.check_q_sample, _wrong_q_no_sqrt), failing=True),
+    Symptom("TODO 2: no square roots", "x_t for every t", lambda: printed(nb06.check_q_sample, _wrong_q_no_sqrt),
+            failing=True),
+    Symptom("TODO 3: sigma = sqrt(beta), noise also at t = 0", "no noise at t = 0",
+            lambda: printed(nb06.check_p_sample, _wrong_p_noise_at_zero), failing=True),
+    Symptom("TODO 3: the posterior sigma without the t = 0 switch", "4/4 checks passed",
+            lambda: printed(nb06.check_p_sample, _wrong_p_no_mask)),
+    Symptom("TODO 3: the variance for sigma", "x_{t-1} for every t", lambda: printed(nb06.check_p_sample,
+                                                                                   _wrong_p_variance), failing=True),
+    Symptom("TODO 3: the variance for sigma", "scaled by a standard deviation … not by the variance itself",
+            lambda: printed(nb06.check_p_sample, _wrong_p_variance)),
+    Symptom("TODO 3: sqrt_alphas_cumprod for sqrt_recip_alphas", "the mean (noise switched off)",
+            lambda: printed(nb06.check_p_sample, _wrong_p_mean_abar), failing=True),
+    Symptom("TODO 4: notebook 01's down block", "BLOCKS['down']: got BasicDownBlock, expected DownBlock",
+            _blocks_with_basic_down),
+    Symptom("TODO 5: bernoulli(drop_prob)", "got 0.101, expected 0.9", lambda: printed(nb06.check_context_mask,
+                                                                                      _wrong_mask_inverted)),
+    Symptom("TODO 5: bernoulli(drop_prob)", "1 = KEEP the class with probability 1 - drop_prob",
+            lambda: printed(nb06.check_context_mask, _wrong_mask_inverted)),
+    Symptom("TODO 6: .sum()", "loss value: got 1847, expected 4.811",
+            lambda: printed(nb06.check_diffusion_loss, _wrong_loss_sum)),
+    Symptom("TODO 6: x_t as the target", "a perfect prediction gives 0",
+            lambda: printed(nb06.check_diffusion_loss, _wrong_loss_x0_target), failing=True),
+    Symptom("TODO 6: .item()", "returns a tensor: got float", lambda: printed(nb06.check_diffusion_loss,
+                                                                            _wrong_loss_item)),
+    Symptom("TODO 7: int64 one-hot", "float dtype: got torch.int64",
+            lambda: printed(nb06.check_context_batch, _wrong_one_hot_int, 0.1)),
+    Symptom("TODO 7: int64 one-hot", "the network's Linear layers need floats",
+            lambda: printed(nb06.check_context_batch, _wrong_one_hot_int, 0.1)),
+    Symptom("TODO 7: P_DROP = 0.9", "P_DROP in [0.05, 0.3]", lambda: _p_drop(0.9), failing=True),
+    Symptom("TODO 8: the gamma convention", "w = 0 is the conditional prediction",
+            lambda: printed(nb06.check_guided_eps, _wrong_cfg_gamma), failing=True),
+    Symptom("debugging: swapped coefficients in TODO 2", "x_t at t=0 is almost x0",
+            lambda: printed(nb06.check_q_sample, _wrong_q_swapped), failing=True),
+]
+
+
+def test_walkthrough_symptoms_are_what_the_checks_print():
+    """Each symptom walkthrough 06 quotes for a common mistake is what that mistake prints now."""
+    found = problems(WALKTHROUGH.read_text(), SYMPTOMS)
+    assert not found, "\n\n".join(found)
+
+
+def test_a_stale_symptom_is_caught():
+    """The same check on an edited copy of the walkthrough: a changed number in a quote fails."""
+    doc = WALKTHROUGH.read_text().replace("got 390, expected 3.636e-05", "got 391, expected 3.636e-05")
+    edited = [Symptom(s.mistake, s.quote.replace("390", "391"), s.output) for s in SYMPTOMS if "390" in s.quote]
+    assert edited and any("prints" in p for p in problems(doc, edited))
+    assert any("no longer quotes" in p for p in problems(doc, SYMPTOMS))
+
+
+# the gate's messages the debugging guide quotes: a hand-in that makes each mistake, judged by the gate
+
+@functools.lru_cache(maxsize=None)
+def _gate_messages(kind: str) -> str:
+    """The gate's messages for stored digits (20 per class) instead of generated ones."""
+    from helpers import gate
+    from helpers.data import load_mnist
+    x, y = load_mnist("train")
+    labels = torch.arange(10).repeat_interleave(20)
+    if kind == "copies":       # a lookup of training digits
+        samples = torch.cat([x[y == k][:20] for k in range(10)])
+    else:                      # one image per class
+        samples = torch.cat([x[y == k][:1].repeat(20, 1, 1, 1) for k in range(10)])
+    return "\n".join(gate.evaluate_samples(samples, labels).messages)
+
+
+def _gate_error(w: float | None, tmp: str) -> str:
+    """``run_gate``'s error for a missing hand-in (w None) or a tiny U-Net exported with guidance w."""
+    from helpers import gate
+    from helpers.export import export_model
+    path = os.path.join(tmp, "assessment_model.pt2")
+    if w is not None:
+        torch.manual_seed(0)
+        export_model(ConditionalUNet(chs=(8, 16), T=400).eval(), path, sched=Schedule.linear(400, 2.5e-4, 0.05), w=w)
+    return gate.run_gate(path, progress=False).error
+
+
+@pytest.mark.skipif(judge_missing, reason="helpers/weights/mnist_judge.pt not built yet")
+def test_walkthrough_gate_messages_are_what_the_gate_says(tmp_path):
+    gate_symptoms = [
+        Symptom("a hand-in returning training digits", "copies of MNIST digits", lambda: _gate_messages("copies")),
+        Symptom("one image per class", "diversity collapsed", lambda: _gate_messages("collapsed")),
+        Symptom("the export cell did not run", "could not load the model", lambda: _gate_error(None, str(tmp_path))),
+        Symptom("GUIDANCE_W = 12", "guidance scale w = … is outside [0, 10]", lambda: _gate_error(12.0, str(tmp_path))),
+    ]
+    found = problems(WALKTHROUGH.read_text(), gate_symptoms)
+    assert not found, "\n\n".join(found)
