@@ -461,8 +461,9 @@ SYMPTOMS = [
     Symptom("gelu: ReLU", "✗ same weights -> same output", _mistake("gelu: ReLU"), failing=True),
     Symptom("gelu: padding 0", "✗ output shape (B, out_ch, H, W): got (4, 16, 6, 6), expected (4, 16, 8, 8)",
             _mistake("gelu: padding 0")),
-    Symptom("gelu: own attribute names", "✗ parameter names match the reference (...): got conv.weight, conv.bias, "
-            "norm.weight, norm.bias, expected model.0.weight, ...", _mistake("gelu: own attribute names")),
+    Symptom("gelu: own attribute names", "✗ parameter names match the reference (...) (yours has conv.weight, conv.bias, "
+            "norm.weight, norm.bias, which the reference does not; yours lacks model.0.weight, …)",
+            _mistake("gelu: own attribute names")),
     Symptom("gelu: the reference imported", "✗ GELUConvBlock is your own class: got helpers.blocks", _reexported),
     Symptom("pool: (p1 h) order", "✗ lossless: nn.PixelShuffle(2) puts every pixel back", _mistake("pool: (p1 h) order"),
             failing=True),
@@ -497,10 +498,10 @@ SYMPTOMS = [
     Symptom("res: skip not added", "✗ ... same weights -> same output", _mistake("res: skip not added"), failing=True),
     Symptom("res: skip not added", "✗ ... branch zeroed -> the block is the identity", _mistake("res: skip not added"),
             failing=True),
-    Symptom("res: 3x3 skip", "✗ in_ch=8, out_ch=16: parameter names match", _mistake("res: 3x3 skip"), failing=True),
-    Symptom("res: 3x3 skip", "Error(s) in loading state_dict", _mistake("res: 3x3 skip"), failing=True),
-    Symptom("res: always a 1x1 skip", "✗ in_ch=8, out_ch=8: parameter names match", _mistake("res: always a 1x1 skip"),
-            failing=True),
+    Symptom("res: 3x3 skip", "✗ in_ch=8, out_ch=16: parameter names match (self.branch, self.skip) (skip.weight is "
+            "(16, 8, 3, 3), the reference's (16, 8, 1, 1))", _mistake("res: 3x3 skip"), failing=True),
+    Symptom("res: always a 1x1 skip", "✗ in_ch=8, out_ch=8: parameter names match (…) (yours has skip.weight, skip.bias, "
+            "which the reference does not)", _mistake("res: always a 1x1 skip"), failing=True),
     Symptom("res: identity when channels differ", "RuntimeError: The size of tensor a (8) must match the size of tensor b "
             "(16)", _mistake("res: identity when channels differ")),
     Symptom("res: identity when channels differ", "✗ your code raised RuntimeError",

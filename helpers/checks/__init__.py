@@ -121,6 +121,15 @@ def defined_in_notebook(name: str, obj) -> Result:
                   "write it in this notebook instead of importing the reference from helpers")
 
 
+def state_dict_problem(exc: BaseException, limit: int = 160) -> str:
+    """The line of a ``load_state_dict`` error that names what differs (``size mismatch for
+    skip.weight: ...``, ``Unexpected key(s) in state_dict: ...``, ``Missing key(s) ...``), not its
+    header ("Error(s) in loading state_dict for X:"), cut to `limit` characters."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    named = [ln for ln in lines if ln.startswith(("size mismatch", "Unexpected key", "Missing key"))]
+    return ((named or lines or ["state_dict mismatch"])[0])[:limit]
+
+
 def _run(check_fn: Callable[..., list[Result]], *args, **kwargs) -> list[Result]:
     out = check_fn(*args, **kwargs)
     return [out] if isinstance(out, Result) else list(out)

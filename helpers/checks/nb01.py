@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..blocks import BasicDownBlock, BasicUpBlock, conv_out_size as ref_conv, conv_transpose_out_size as ref_convT
 from ..unet import UNet as RefUNet, count_parameters
-from . import Result, close, defined_in_notebook, equal, shape, true
+from . import Result, close, defined_in_notebook, equal, shape, state_dict_problem, true
 
 # Hand-worked cases: (size, kernel, stride, padding) -> output of nn.Conv2d, and
 # (size, kernel, stride, padding, output_padding) -> output of nn.ConvTranspose2d.
@@ -242,7 +242,7 @@ def check_unet(UNet, seed: int = 0, in_ch: int = 1, chs=(8, 16), size: int = 28,
     try:
         stu.load_state_dict(ref.state_dict())
     except Exception as exc:
-        return out + [Result("UNet accepts the reference state_dict", False, str(exc).splitlines()[0][:160], None, "",
+        return out + [Result("UNet accepts the reference state_dict", False, state_dict_problem(exc), None, "",
                              "keep __init__ as given (down0, down1, down2, middle, up1, up2, out)")]
     ref.train()
     stu.train()

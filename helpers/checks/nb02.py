@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from .. import ddpm, unet
 from ..schedules import Schedule
-from . import Result, close, defined_in_notebook, shape, true
+from . import Result, close, defined_in_notebook, shape, state_dict_problem, true
 
 __all__ = ["SCHEDULE_KEYS", "hand_worked_example", "check_make_schedule", "check_q_sample", "check_p_sample",
            "check_time_unet", "check_noise_loss"]
@@ -268,7 +268,7 @@ def check_time_unet(cls, seed: int = 0, chs=(8, 16), T: int = 100, batch: int = 
     try:
         model.load_state_dict(ref.state_dict(), strict=True)
     except RuntimeError as exc:
-        return results + [Result("same parameter names as the reference", False, str(exc).splitlines()[0][:120],
+        return results + [Result("same parameter names as the reference", False, state_dict_problem(exc, 120),
                                  None, "", "do not rename or add modules in __init__")]
     model.eval()
     ref.eval()

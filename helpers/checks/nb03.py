@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .. import blocks, ddpm
 from ..schedules import Schedule
-from . import Result, close, defined_in_notebook, shape, true
+from . import Result, close, defined_in_notebook, shape, state_dict_problem, true  # noqa: F401
 
 __all__ = ["check_gelu_conv_block", "check_rearrange_pool_block", "check_sinusoidal_embedding",
            "check_residual_conv_block", "check_ddim_step", "check_ddim_sample"]
@@ -42,10 +42,19 @@ def _load_same_weights(name: str, student: nn.Module, reference: nn.Module, hint
         student.load_state_dict(reference.state_dict(), strict=True)
         return Result(name, True)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "state_dict mismatch"
-        want = ", ".join(list(reference.state_dict())[:4])
-        got = ", ".join(list(student.state_dict())[:4]) or "no parameters"
-        return Result(name, False, got, want + ", ...", first[:120], hint)
+        return Result(name, False, detail=_state_dict_difference(student, reference) or state_dict_problem(exc), hint=hint)
+
+
+def _state_dict_difference(student: nn.Module, reference: nn.Module, show: int = 4) -> str:
+    """What differs between the two modules' parameter names and shapes, in the student's terms."""
+    mine, ref = student.state_dict(), reference.state_dict()
+    names = lambda ks: ", ".join(ks[:show]) + (f" and {len(ks) - show} more" if len(ks) > show else "")  # noqa: E731
+    extra, lacking = [k for k in mine if k not in ref], [k for k in ref if k not in mine]
+    shapes = [f"{k} is {tuple(mine[k].shape)}, the reference's {tuple(ref[k].shape)}" for k in mine
+              if k in ref and mine[k].shape != ref[k].shape]
+    parts = ([f"yours has {names(extra)}, which the reference does not"] if extra else []) + \
+            ([f"yours lacks {names(lacking)}"] if lacking else []) + shapes[:2]
+    return "; ".join(parts)
 
 
 def _seeded(cls_ref, seed: int, *args, **kwargs) -> nn.Module:
