@@ -252,6 +252,43 @@ def _signed(images: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- answers/00_Module_Review_Answers.md
 
+@claim(A00, r"(Ho et al.'s linear schedule, $\sigma_t^2 = \beta_t$: $\lambda_t = 0.50$ at t = 1, 0.074 at t = 10, 0.010 at t = 100, between 0.0055 "
+            r"and 0.010 from t = 500 to 1000)")
+def a00_vlb_weights():
+    """Section 2 (arithmetic, not marked computed): lambda_t = beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) with
+    sigma_t^2 = beta_t, for Ho et al.'s linear schedule; the paper's t = 1..1000 is the code's t - 1."""
+    from helpers.schedules import Schedule
+    sched = Schedule.linear(1000)
+    _, ours = schedules_1000()["linear"]
+    betas = [1e-4 + (0.02 - 1e-4) * t / 999 for t in range(1000)]
+
+    def lam(t: int) -> tuple[float, float]:
+        b, ab = betas[t - 1], ours[t - 1]
+        hb, ha, hab = (sched.betas[t - 1].item(), sched.alphas[t - 1].item(), sched.alphas_cumprod[t - 1].item())
+        return b * b / (2 * b * (1 - b) * (1 - ab)), hb * hb / (2 * hb * ha * (1 - hab))
+
+    late = [lam(t)[0] for t in range(500, 1001)]
+    assert max(range(1, 1001), key=lambda t: lam(t)[0]) == 1  # largest at small t
+    return [("0.50", lam(1)), ("0.074", lam(10)), ("0.010", lam(100)), ("0.0055", min(late)), ("0.010", max(late))]
+
+
+@claim(A00, "compresses a 512×512×3 image to e.g. a 64×64×4 latent — 48× fewer values")
+def a00_latent_compression():
+    return [("64", 512 // 8), ("64", 512 // 8), ("48", (512 * 512 * 3) / (64 * 64 * 4))]
+
+
+@claim(A00, "DDIM with 25 steps vs DDPM with all 400 steps on 1000 digits, see `ddpm_vs_ddim` in "
+            "`bench/results/assessment.json` (16× fewer network calls")
+def a00_ddim_calls():
+    from helpers.ddpm import ddim_timesteps
+    return [("25", len(ddim_timesteps(400, 25))), ("400", 400), ("16", 400 / len(ddim_timesteps(400, 25)))]
+
+
+@claim(A00, "1000 req/min ≈ 17 req/s")
+def a00_requests_per_second():
+    return [("17", 1000 / 60)]
+
+
 @claim(A00, "up to depth × b × (1 proposal + k candidates × v votes), 240 calls for d = 3, b = 5, k = 5, v = 3 "
             "(computed: 3·5·(1 + 5·3))")
 def a00_tree_of_thought_calls():
