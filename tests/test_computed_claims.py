@@ -253,8 +253,8 @@ def _signed(images: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- answers/00_Module_Review_Answers.md
 
-@claim(A00, r"(Ho et al.'s linear schedule, $\sigma_t^2 = \beta_t$: $\lambda_t = 0.50$ at t = 1, 0.074 at t = 10, 0.010 at t = 100, between 0.0055 "
-            r"and 0.010 from t = 500 to 1000)")
+@claim(A00, r"(Ho et al.'s linear schedule, $\sigma_t^2 = \beta_t$: $\lambda_t = 0.50$ at t = 1, 0.074 at "
+            r"t = 10, 0.010 at t = 100, between 0.0055 and 0.010 from t = 500 to 1000)")
 def a00_vlb_weights():
     """Section 2 (arithmetic, not marked computed): lambda_t = beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)) with
     sigma_t^2 = beta_t, for Ho et al.'s linear schedule; the paper's t = 1..1000 is the code's t - 1."""
@@ -855,7 +855,8 @@ def w06_rescaled_betas():
 @claim(W06, "(the notebook prints 3.64e-05 at t = 399; computed, 4.04e-5 for Ho et al.'s schedule)")
 def w06_final_alpha_bar():
     helper, ours = nb06_alpha_bar()
-    return [("3.64e-05", (helper[399], ours[399])), ("399", len(ours) - 1), ("4.04e-5", both("linear", lambda v: v, 999))]
+    return [("3.64e-05", (helper[399], ours[399])), ("399", len(ours) - 1),
+            ("4.04e-5", both("linear", lambda v: v, 999))]
 
 
 @claim(W06, "`ConditionalUNet(chs=(16, 32))`, 109,249 parameters")
