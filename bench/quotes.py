@@ -7,7 +7,9 @@ its file at the precision it is printed with (``99.61%`` must be within 0.005 po
 file's value, ``2,363 s`` within 0.5 s, ``85%`` within 0.5 points), so a re-measurement cannot
 leave a stale copy behind: rewrite the quotes the test names.
 
-``python -m bench.quotes`` prints every quote with its file value.
+``python -m bench.quotes`` prints every quote with its file value; ``python -m bench.quotes --untied
+DOC`` lists the lines of a document with a figure (a number with a unit) that no quote covers and no
+generated table renders, for a reviewer to read.
 
 Results files so far: ``helpers/weights/judges.json`` (the three judge classifiers, written by
 ``python -m helpers.judge train``) and ``bench/reference/`` (benchmark results the documents quote,
@@ -22,10 +24,15 @@ and whose figures in prose are the quotes below). Add an entry to QUOTES for eve
 ``assessment.json`` (notebook 06's benchmark) and ``flow.json`` (notebook 07's) are rendered as
 tables too (README's assessment paragraph, walkthroughs 06 and 07, answers 06).
 
-Notebooks 01-03's printed output of their 2026-12-07 full-profile runs is in notebooks.json
-(``printed_2026_12_07``, ``cells_2026_12_07``; a quote finds its number there with ``within``), and
-``install.json`` holds the README's installed sizes. Not tied: the symptoms of the walkthroughs'
-common-mistake tables (runs of deliberately broken code) and the README's test-suite times.
+Notebooks' printed output of their 2026-12-07 full-profile runs is in notebooks.json
+(``printed_2026_12_07``, ``cells_2026_12_07``, stored by ``python -m bench.adopt ID --notebook-date
+2026-12-07``; a quote finds its number there with ``within``); ``install.json`` holds the README's
+installed sizes and the GPU-carry folders' sizes; ``ci_rehearsal.json`` the README's test-suite times.
+
+The other two kinds of figure the documents state are tied by tests of their own: the symptoms the
+walkthroughs quote for common mistakes (what a check prints for a deliberately broken solution) by
+tests/test_nb01.py .. test_nb07.py through tests/symptoms.py, and the figures marked "computed"
+(closed forms, binomial tails, parameter counts) by tests/test_computed_claims.py.
 """
 from __future__ import annotations
 
@@ -915,6 +922,8 @@ QUOTES += (
     Quote("README.md", r"manifest mistakes, " + N + " s", CI, _S + "test_assignments.py::test_each_mistake_loses_exactly_its_todo[01_unets-1] (setup)"),
     Quote("README.md", r"the load test, " + N + " s", CI, _S + "test_autograder_load.py::test_statuses_and_scores_do_not_depend_on_load (call)"),
     Quote("README.md", r"through\s+Slurm, " + N + " s", CI, _S + "test_slurm.py::test_a_class_of_every_status_through_slurm_matches_the_local_run (call)"),
+    Quote("README.md", r"make test` adds at " + N + "–", CI, "optional_tests.honest_gate_trainings.seconds_min"),
+    Quote("README.md", r"make test` adds at [\d.]+–" + N + " s each", CI, "optional_tests.honest_gate_trainings.seconds_max"),
     Quote("README.md", r"Colab-like install, " + N + " s", CI, _S + "test_colab.py::test_colab_like_fresh_install_keeps_torch_and_runs_a_notebook (call)"),
 )
 

@@ -373,14 +373,15 @@ def _train_honest(seed: int, steps: int):
     return h.ema.model.eval()
 
 
-# 06's CPU recipe first passes the 95% gate after about 2000 steps (104 s a seed on an idle 2-core
-# CPU, 19 steps/s; walkthrough 06): three seeds of that exceed the slow test's 4-minute budget, so
-# the test trains 1250 steps a seed (about 66 s at that speed; 68% on the gate for seed 0) and
-# draws 30 digits a class. Models at and past the pass mark: `python -m bench.gate_integrity` and
+# 06's CPU recipe first passes the 95% gate after about 2000 steps (bench/reference/assessment.json):
+# three seeds of that would be too slow for an opt-in test, so the test trains 1250 steps a seed and
+# draws 30 digits a class (2026-12-07, the slower idle host: 122-138 s a seed with the gate; seeds
+# 0, 1, 2 at 69.0%, 68.3%, 93.0% on those 300 digits, none refused: bench/reference/ci_rehearsal.json,
+# optional_tests). Models at and past the pass mark: `python -m bench.gate_integrity` and
 # tests/test_nb06.py (the instructor's model in the full profile).
 HONEST_STEPS = int(os.environ.get("GATE_HONEST_STEPS", 1250))
 HONEST_PER_CLASS = int(os.environ.get("GATE_HONEST_PER_CLASS", 30))
-# about 2.5 minutes a seed on 2 cores: not in `make test`, which trains the full recipe once through the
+# about 2 minutes a seed on 2 cores: not in `make test`, which trains the full recipe once through the
 # whole gate (tests/test_nb06.py) and keeps under 30 minutes; GATE_HONEST_SEEDS=0,1,2 make test runs them,
 # and the calibration over 15 seeds is bench/reference/gate_integrity.json (`python -m bench.gate_integrity`)
 HONEST_SEEDS = [int(s) for s in os.environ.get("GATE_HONEST_SEEDS", "").split(",") if s.strip()]
