@@ -928,5 +928,82 @@ QUOTES += (
 )
 
 
+# ---- walkthroughs 04-05 and answers 04-05: what 2026-12-07's full-profile runs printed (the slower host) ----
+# The faster host's figures stay tied to the run summaries (F04, F05 above); these tie the slower host's.
+_P04 = "cpu.runs.04_classifier_free_guidance.printed_2026_12_07"
+_C04 = "cpu.runs.04_classifier_free_guidance.cells_2026_12_07"
+_S04 = "cpu.runs.04_classifier_free_guidance.seconds.1"
+_STEP04, _FSTEP04 = r"at step (?P<v>\d+)/1000", r"(?P<v>\d+) steps in its"   # flower steps: 12-07 / 11-27
+_WS04, _FWS04 = ("0", "0.5", "1", "2", "3", "5", "7"), ("0", "1", "3", "5", "7")
+
+
+def _row(label, k):
+    """A markdown table row `| label | a | b | ...`: the pattern of its k-th figure (0-based)."""
+    return r"\| " + re.escape(label) + r" \|" + r"\s+\**[\d.]+\**\s+\|" * k + r"\s+\**" + N
+
+
+def _sweep04(w, col):
+    """Notebook 04's Fashion sweep table (cell 30) at `w`: col 0 accuracy, 1 diversity, 2 saturation."""
+    return r"\[cell 30\]\s+" + re.escape(w) + r"\s+" + r"[\d.]+\s+" * col + r"(?P<v>[\d.]+)"
+
+
+def _flower04(w, col):
+    """Notebook 04's flower sweep table (cell 40) at `w`: col 0 accuracy, 1 diversity."""
+    return r"\[cell 40\]\s+" + re.escape(w) + r"\s+" + r"[\d.]+\s+" * col + r"(?P<v>[\d.]+)"
+
+
+QUOTES += (
+    # walkthrough 04: "Sizes and time"
+    _nb(W04, r"whole notebook \*\*" + N + r" s, over its 10-minute target", _S04),
+    _nb(W04, r"Fashion training\s+1500 steps in " + N + r" s\s+\(the cell", _P04, r"trained 1500 steps in (?P<v>\d+) s"),
+    _nb(W04, r"\(the cell took " + N + r" s\), the Fashion sweep", _C04 + ".14"),
+    _nb(W04, r"the Fashion sweep's " + N + r" samples", _P04, r"(?P<v>\d+) samples in \d+ s"),
+    _nb(W04, r"the Fashion sweep's \d+ samples " + N + r" s", _P04, r"1680 samples in (?P<v>\d+) s"),
+    _nb(W04, r"the Fashion sweep's \d+ samples \d+ s \(the cell\s+" + N + " s", _C04 + ".26"),
+    _nb(W04, r"stopped by its cap at step " + N + r" of 1000", _P04, _STEP04),
+    _nb(W04, r"stopped by its cap at step \d+ of 1000 \(the cell " + N + " s", _C04 + ".36"),
+    _nb(W04, r"the flower\s+samples " + N + r" s", _P04, r"sampled in (?P<v>\d+) s"),
+    _nb(W04, r"the flower\s+samples \d+ s \(" + N + r" s\)", _C04 + ".37"),
+    _nb(W04, r"self-check " + N + r" s and the graded test", _C04 + ".32"),
+    _nb(W04, r"and the graded test " + N + r" s,\s+every other", _C04 + ".33"),
+    _nb(W04, r"every other cell at most " + N + " s", _C04 + ".1"),
+    _nb(W04, r"fewer steps \(" + N + " against", _P04, _STEP04),
+    _nb(W04, r"fewer steps \(\d+ against " + N + r"\)", F04, _FSTEP04),
+    # TODO 2, training, the graded check
+    _nb(W04, r"over 200,000 draws is " + N + " for seed 0", _P04, r"200,000 draws \(drop_prob=0\.1\): got (?P<v>[\d.]+)"),
+    _nb(W04, r"last 10% of steps: " + N + r" in 2026-12-07", _P04, r"final loss (?P<v>[\d.]+)"),
+    _nb(W04, r"2026-12-07's run printed " + N + r" for them", _P04, r"judge accuracy at w = 3 >= 0\.65: got (?P<v>[\d.]+)"),
+    # the Fashion sweep at every w (cell 30)
+    *(_nb(W04, _row(label, k), _P04, _sweep04(w, col))
+      for col, label in enumerate(("judge accuracy", "diversity", "saturation")) for k, w in enumerate(_WS04)),
+    _judge(W04, _row("judge accuracy", 7), "fashion.test_accuracy"),
+    _nb(W04, _row("diversity", 7), _P04, r"real test images: diversity (?P<v>[\d.]+)"),
+    _nb(W04, _row("saturation", 7), _P04, r"real test images: diversity [\d.]+, saturation (?P<v>[\d.]+)"),
+    # flowers: the 965-step run's header, then the 500-step run (cells 36, 38, 40)
+    _nb(W04, r"\| w \(2026-11-27, " + N + r" steps\)", F04, _FSTEP04),
+    _nb(W04, r"\| w \(2026-12-07, " + N + r" steps\)", _P04, _STEP04),
+    _nb(W04, r"cap stopped the flower model at step " + N + " of 1000", _P04, _STEP04),
+    _nb(W04, r"of 1000 \(final loss\s+" + N, _P04, r"\(max_seconds\); final loss (?P<v>[\d.]+)"),
+    _nb(W04, r"\(" + N + r"k parameters\)", _P04, r"\[cell 36\] (?P<v>[\d,]+) parameters", 0.001),
+    *(_nb(W04, _row(label, k), _P04, _flower04(w, col))
+      for col, label in enumerate(("flower judge: accuracy", "flower diversity")) for k, w in enumerate(_FWS04)),
+    _nb(W04, _row("flower judge: accuracy", 5), _P04, r"real held-out photos: judge accuracy (?P<v>[\d.]+)"),
+    _nb(W04, _row("flower diversity", 5), _P04, r"real held-out photos: judge accuracy [\d.]+, diversity (?P<v>[\d.]+)"),
+    *(_nb(W04, _row("clipped", k), _P04, r"w =\s+" + w + r": clipped (?P<v>[\d.]+)") for k, w in enumerate(_FWS04)),
+    *(_nb(W04, _row("HSV colour saturation", k), _P04, r"w =\s+" + w + r": clipped [\d.]+, colour saturation (?P<v>[\d.]+)")
+      for k, w in enumerate(_FWS04)),
+    _nb(W04, _row("clipped", 5), _P04, r"real photos: clipped (?P<v>[\d.]+)"),
+    _nb(W04, _row("HSV colour saturation", 5), _P04, r"real photos: clipped [\d.]+, colour saturation (?P<v>[\d.]+)"),
+    # the points to teach
+    _nb(W04, r"\(the " + N + r"-step model: [\d.]+ →", _P04, _STEP04),
+    _nb(W04, r"\(the \d+-step model: " + N + " →", _P04, _flower04("0", 0)),
+    _nb(W04, r"\(the \d+-step model: [\d.]+ → " + N + r"\)", _P04, _flower04("3", 0)),
+    _nb(W04, r"In the " + N + r"-step run, at w = 7", F04, _FSTEP04),
+    _nb(W04, r"The " + N + r"-step model did\s+not get there", _P04, _STEP04),
+    _nb(W04, r"cap: " + N + r" steps on the faster host", F04, _FSTEP04),
+    _nb(W04, r"steps on the faster host, " + N + " on the slower", _P04, _STEP04),
+)
+
+
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
