@@ -1002,6 +1002,22 @@ QUOTES += (
     _nb(W04, r"The " + N + r"-step model did\s+not get there", _P04, _STEP04),
     _nb(W04, r"cap: " + N + r" steps on the faster host", F04, _FSTEP04),
     _nb(W04, r"steps on the faster host, " + N + " on the slower", _P04, _STEP04),
+    # answers 04: questions 6, 10 and 14
+    _nb(A04, r"printed the same accuracies, and at every w: " + N + r" at \$w = 0\$", _P04, _sweep04("0", 0)),
+    _nb(A04, r"at every w: [\d.]+ at \$w = 0\$,\s+" + N + r" at \$w = 1\$", _P04, _sweep04("1", 0)),
+    _nb(A04, r"in the first unit of \$w\$\), " + N + r" at \$w = 2\$", _P04, _sweep04("2", 0)),
+    _nb(A04, r", " + N + r" at \$w = 3\$ and \$w = 5\$", _P04, _sweep04("3", 0)),
+    _nb(A04, r", " + N + r" at \$w = 3\$ and \$w = 5\$", _P04, _sweep04("5", 0)),
+    _nb(A04, r"\s" + N + r" at \$w = 7\$; a student's", _P04, _sweep04("7", 0)),
+    _nb(A04, r"faster host's CPU run \(" + N + " training steps\)", F04, _FSTEP04),
+    _nb(A04, r"host's " + N + r"-step flower model of 2026-12-07", _P04, _STEP04),
+    _nb(A04, r"peaked at " + N + r"% at \$w = 5\$", _P04, _flower04("5", 0), 100),
+    _nb(A04, r"judged right " + N + r"% of the\s+time at \$w = 7\$, below", _P04, _flower04("7", 0), 100),
+    _nb(A04, r"\(a \(32, 64\) model, " + N + r" steps\)", F04, _FSTEP04),
+    _nb(A04, r"stopped the flower model at step " + N + ":", _P04, _STEP04),
+    _nb(A04, r"at step \d+: " + N + r"% at \$w = 0\$", _P04, _flower04("0", 0), 100),
+    _nb(A04, r"at step \d+: [\d.]+% at \$w = 0\$, " + N + r"% at \$w = 3\$", _P04, _flower04("3", 0), 100),
+    _nb(A04, r"% at \$w = 3\$, " + N + r"% at \$w = 7\$, the", _P04, _flower04("7", 0), 100),
 )
 
 
