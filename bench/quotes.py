@@ -952,6 +952,85 @@ def _flower04(w, col):
     return r"\[cell 40\]\s+" + re.escape(w) + r"\s+" + r"[\d.]+\s+" * col + r"(?P<v>[\d.]+)"
 
 
+_P05, _C05, _S05 = ("cpu.runs.05_clip.printed_2026_12_07", "cpu.runs.05_clip.cells_2026_12_07",
+                    "cpu.runs.05_clip.seconds.1")
+_STEP05 = r"at step (?P<v>\d+)/1500"
+_TEXT05, _PRIOR05 = r"text embedding (?P<v>\d+)% -> retrieval", r"retrieval prior (?P<v>\d+)%"
+_CLIPT05 = r"\[cell 46\] the 5 demo prompts, all images: CLIP (?P<v>\d+)% right"
+_CLIPP05 = r"\[cell 48\] the 5 demo prompts, all images: CLIP (?P<v>\d+)% right"
+_CLIPRUN05 = r"History\(steps=600, [^)]*"
+_UNETRUN05 = r", steps/s=[\d.]+, stop_reason='max_seconds'"
+_GAP05 = r"own class prompt\): mean (?P<v>[\d.]+)", r"same class\): mean (?P<v>[\d.]+)"
+_PROMPTS05 = ("a round white daisy with a yellow center", "a yellow dandelion in the grass", "a red rose",
+              "a big sunflower with a dark centre", "pink tulips")
+
+
+def _share05(prompt, k):
+    """Notebook 05's per-prompt shares: k 0/1 CLIP/flower judge from the text embedding (cell 46),
+    2/3 the same through the retrieval prior (cell 48)."""
+    cell = 46 if k < 2 else 48
+    return r"\[cell %d\] " % cell + re.escape(prompt) + r"\s+" + (r"\d+% \w+\s+" if k % 2 else "") + r"(?P<v>\d+)%"
+
+
+_W05_QUOTES = (
+    _nb(W05, r"stopped it at step " + N + " of 1500 on the slower host", _P05, _STEP05),
+    # "Measured results": the two hosts' table
+    _nb(W05, r"the same, printed " + N + " / ", _P05, r"'a rose': (?P<v>[\d.]+)"),
+    _nb(W05, r"the same, printed [\d.]+ / " + N + " / ", _P05, r"'a yellow sunflower': (?P<v>[\d.]+)"),
+    _nb(W05, r"the same, printed [\d.]+ / [\d.]+ / " + N + r" \|", _P05, r"on the street': (?P<v>[\d.]+)"),
+    _nb(W05, r"all 600 steps of 64 in \*\*" + N + " s", F05, r"600 steps in (?P<v>\d+) s"),
+    _nb(W05, r"\| all " + N + r" steps in \*\*", _P05, r"History\(steps=(?P<v>\d+)"),
+    _nb(W05, r"\| all \d+ steps in \*\*" + N + r" s\*\*", _P05, _CLIPRUN05 + r"wall_time=(?P<v>[\d.]+)s"),
+    _nb(W05, r"\*\*, final loss " + N + ", learned temperature", _P05, _CLIPRUN05 + r"final_loss=(?P<v>[\d.]+)"),
+    _nb(W05, r"learned temperature " + N + r" \|", _P05, r"learned temperature: (?P<v>[\d.]+)"),
+    _nb(W05, r"\| \*\*" + N + r" %\*\*; [\d.]+ % with the caption ensemble", _P05, r"held-out photos: (?P<v>[\d.]+)% with"),
+    _nb(W05, r"%\*\*; " + N + r" % with the caption ensemble", _P05, r"(?P<v>[\d.]+)% with the caption ensemble"),
+    _nb(W05, r"U-Net training, \(32, 64\), " + N + " parameters", _P05, r"U-Net: (?P<v>[\d,]+) parameters"),
+    _nb(W05, r"stopped by the cap at step \*\*" + N + r"\*\* of 1500", _P05, _STEP05),
+    _nb(W05, r"\*\* of 1500 \(" + N + r" s\), final loss", _P05, r"wall_time=(?P<v>[\d.]+)s" + _UNETRUN05),
+    _nb(W05, r"of 1500 \([\d.]+ s\), final loss " + N, _P05, r"final_loss=(?P<v>[\d.]+), wall_time=[\d.]+s" + _UNETRUN05),
+    _nb(W05, r"\*\*text\*\* embedding \(10 images each, w = 6\) \|[^|]*\| flower judge \*\*" + N, _P05, _TEXT05),
+    _nb(W05, r"\*\*text\*\* embedding \(10 images each, w = 6\) \|[^\n]*?\(CLIP: " + N, _P05, _CLIPT05),
+    _nb(W05, r"\*\*retrieval prior\*\* \(k = 16\) \|[^|]*\| flower judge \*\*" + N, _P05, _PRIOR05),
+    _nb(W05, r"\*\*retrieval prior\*\* \(k = 16\) \|[^\n]*?\(CLIP: " + N, _P05, _CLIPP05),
+    _nb(W05, r"\| \*\*" + N + r" s\*\*, within the target", _S05),
+    # the per-prompt table
+    *(_nb(W05, _row(p, k), _P05, _share05(p, k)) for p in _PROMPTS05 for k in range(4)),
+    _nb(W05, _row("all 5 prompts", 0), _P05, _CLIPT05),
+    _nb(W05, _row("all 5 prompts", 1), _P05, r"\[cell 46\] the 5 demo prompts, all images: CLIP \d+% right, flower judge (?P<v>\d+)%"),
+    _nb(W05, _row("all 5 prompts", 2), _P05, _CLIPP05),
+    _nb(W05, _row("all 5 prompts", 3), _P05, r"\[cell 48\] the 5 demo prompts, all images: CLIP \d+% right, flower judge (?P<v>\d+)%"),
+    _nb(W05, r"The U-Net that stopped at " + N + " steps", _P05, _STEP05),
+    _nb(W05, r"faster host's " + N + "-step one", F05, r"\(32, 64\) (?P<v>\d+) steps in"),
+    _nb(W05, r"\(" + N + r" % against [\d.]+ % from the text", _P05, _TEXT05),
+    _nb(W05, r"% against " + N + r" % from the text", F05, TEXT05),
+    _nb(W05, r"from the text, " + N + r" % against", _P05, _PRIOR05),
+    _nb(W05, r"from the text, [\d.]+ % against " + N + " %", F05, PRIOR05),
+    # "What the generated flowers look like", the setting, TODOs 2-4
+    _nb(W05, r"faster host's run \(" + N + r" % in\s+the slower host's\)", _P05, _TEXT05),
+    _nb(W05, r"mean cosines " + N + " against", _P05, _GAP05[0]),
+    _nb(W05, r"mean cosines [\d.]+ against " + N, _P05, _GAP05[1]),
+    _nb(W05, r"faster host's run,\s+" + N + r" % in the slower host's \(CLIP", _P05, _PRIOR05),
+    _nb(W05, r"CLIP claimed more in both; " + N + " %", _P05, _CLIPP05),
+    _nb(W05, r"had cosine " + N + r" to [\d.]+ with the prompt's", _P05, r"per prompt: \[(?:[\d.]+, ){5}(?P<v>[\d.]+)\]"),
+    _nb(W05, r"had cosine [\d.]+ to " + N + r" with the prompt's", _P05, r"per prompt: \[(?P<v>[\d.]+)"),
+    _nb(W05, r"cell printed " + N + r" s in 2026-12-07", _P05, r"loaded in (?P<v>[\d.]+) s"),
+    _nb(W05, r"2026-12-07's run\s+ended at " + N, _P05, _CLIPRUN05 + r"final_loss=(?P<v>[\d.]+)"),
+    _nb(W05, r"\(to " + N + r" in that run\)", _P05, r"learned temperature: (?P<v>[\d.]+)"),
+    *(_nb(W05, r"run: (?:sunflower[\d.%, a-z\n]*?)?" + c + r" " + N + " %", _P05, r"\[cell 27\]\s+" + c + r"\s+(?P<v>[\d.]+)%")
+      for c in ("sunflower", "dandelion", "daisy", "rose", "tulip")),
+    _nb(W05, r"same class \(" + N + r" against [\d.]+ in\s+2026-12-07", _P05, _GAP05[0]),
+    _nb(W05, r"same class \([\d.]+ against " + N + r" in\s+2026-12-07", _P05, _GAP05[1]),
+    # "Timing and profiles"
+    _nb(W05, r"The slower host shows it: " + N + " s in all", _S05),
+    _nb(W05, r"CLIP's cell " + N + " s", _C05 + ".19"),
+    _nb(W05, r"the U-Net's cell " + N + " s", _C05 + ".40"),
+    _nb(W05, r"\(stopped at step " + N + r"\)", _P05, _STEP05),
+    _nb(W05, r"prompt-sampling cells " + N + " s and", _C05 + ".46"),
+    _nb(W05, r"prompt-sampling cells [\d.]+ s and\s+" + N + " s,", _C05 + ".48"),
+    _nb(W05, r"every other cell at most " + N + r" s \(the MiniLM", _C05 + ".7"),
+)
+
 QUOTES += (
     # walkthrough 04: "Sizes and time"
     _nb(W04, r"whole notebook \*\*" + N + r" s, over its 10-minute target", _S04),
@@ -1018,6 +1097,8 @@ QUOTES += (
     _nb(A04, r"at step \d+: " + N + r"% at \$w = 0\$", _P04, _flower04("0", 0), 100),
     _nb(A04, r"at step \d+: [\d.]+% at \$w = 0\$, " + N + r"% at \$w = 3\$", _P04, _flower04("3", 0), 100),
     _nb(A04, r"% at \$w = 3\$, " + N + r"% at \$w = 7\$, the", _P04, _flower04("7", 0), 100),
+    # walkthrough 05
+    *_W05_QUOTES,
 )
 
 
