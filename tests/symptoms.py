@@ -107,3 +107,29 @@ def table_quotes(doc: str) -> list[str]:
             cell = line.rstrip().rstrip("|").rsplit(" | ", 1)[-1]
             quotes += [q for q in re.findall(r"`([^`]+)`", cell) if _VERDICT.search(q)]
     return quotes
+
+
+# ---- the three tests every notebook's file runs on its walkthrough (tests/test_nb01.py .. test_nb07.py)
+
+def assert_quotes_hold(doc: str, symptoms: list[Symptom]) -> None:
+    """Every quoted symptom is in the walkthrough and is what its mistake prints now."""
+    found = problems(doc, symptoms)
+    assert not found, "\n\n".join(found)
+
+
+def assert_tables_tied(doc: str, symptoms: list[Symptom]) -> None:
+    """Every verdict in the walkthrough's mistake tables is one of the tied quotes."""
+    quoted = {norm(s.quote) for s in symptoms}
+    untied = [q for q in table_quotes(doc) if norm(q) not in quoted]
+    assert not untied, f"the walkthrough quotes symptoms no test recomputes: {untied}"
+
+
+def assert_stale_copy_caught(doc: str, symptoms: list[Symptom], old: str, new: str) -> None:
+    """On a copy of the walkthrough with `old` (part of a tied quote) edited to `new`: the edited quote
+    no longer matches what its mistake prints, and the unedited list no longer finds its quote."""
+    edited_doc = doc.replace(old, new)
+    assert edited_doc != doc, f"{old!r} is not in the walkthrough"
+    edited = [Symptom(s.mistake, s.quote.replace(old, new), s.output, s.failing) for s in symptoms if old in s.quote]
+    assert edited, f"no tied quote contains {old!r}"
+    assert any("it prints" in p for p in problems(edited_doc, edited))
+    assert any("no longer quotes" in p for p in problems(edited_doc, symptoms))

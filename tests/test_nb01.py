@@ -18,7 +18,7 @@ from helpers.unet import UNet as RefUNet
 
 import contract
 from nbtools import REPO, cells_by_grade_id, solution_namespace, source_notebook
-from symptoms import Symptom, norm, printed, problems, raised, table_quotes
+from symptoms import Symptom, assert_quotes_hold, assert_stale_copy_caught, assert_tables_tied, printed, raised
 
 NB = source_notebook("01_unets")
 ANSWERS = REPO / "answers" / "01_UNets_Answers.md"
@@ -322,20 +322,13 @@ SYMPTOMS = [
 
 def test_walkthrough_symptoms_are_what_the_checks_print():
     """Each symptom walkthrough 01 quotes for a common mistake is what that mistake prints now."""
-    found = problems(WALKTHROUGH.read_text(), SYMPTOMS)
-    assert not found, "\n\n".join(found)
+    assert_quotes_hold(WALKTHROUGH.read_text(), SYMPTOMS)
 
 
 def test_every_verdict_in_the_mistake_tables_is_tied():
-    quoted = {norm(s.quote) for s in SYMPTOMS}
-    untied = [q for q in table_quotes(WALKTHROUGH.read_text()) if norm(q) not in quoted]
-    assert not untied, f"walkthrough 01 quotes symptoms no test recomputes: {untied}"
+    assert_tables_tied(WALKTHROUGH.read_text(), SYMPTOMS)
 
 
 def test_a_stale_symptom_is_caught():
     """The same check on an edited copy of the walkthrough: a changed number in a quote fails."""
-    doc = WALKTHROUGH.read_text().replace("got 0.2664, expected 1.218", "got 0.2665, expected 1.218")
-    edited = [Symptom(s.mistake, s.quote.replace("0.2664", "0.2665"), s.output) for s in SYMPTOMS
-              if "0.2664" in s.quote]
-    assert edited and any("prints" in p for p in problems(doc, edited))
-    assert any("no longer quotes" in p for p in problems(doc, SYMPTOMS))
+    assert_stale_copy_caught(WALKTHROUGH.read_text(), SYMPTOMS, 'got 0.2664, expected 1.218', 'got 0.2665, expected 1.218')

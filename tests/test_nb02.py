@@ -26,7 +26,7 @@ from helpers.checks import nb02  # noqa: E402
 from helpers.schedules import Schedule  # noqa: E402
 from helpers.train import train  # noqa: E402
 from helpers.unet import TimeUNet as RefTimeUNet  # noqa: E402
-from symptoms import Symptom, norm, printed, problems, raised, table_quotes  # noqa: E402
+from symptoms import Symptom, assert_quotes_hold, assert_stale_copy_caught, assert_tables_tied, printed, raised  # noqa: E402
 
 ASSIGNMENT = "02_diffusion_models"
 NB = nbtools.source_notebook(ASSIGNMENT)
@@ -481,14 +481,11 @@ SYMPTOMS = [
 
 def test_walkthrough_symptoms_are_what_the_checks_print():
     """Each symptom walkthrough 02 quotes for a common mistake is what that mistake prints now."""
-    found = problems(WALKTHROUGH.read_text(), SYMPTOMS)
-    assert not found, "\n\n".join(found)
+    assert_quotes_hold(WALKTHROUGH.read_text(), SYMPTOMS)
 
 
 def test_every_verdict_in_the_mistake_tables_is_tied():
-    quoted = {norm(s.quote) for s in SYMPTOMS}
-    untied = [q for q in table_quotes(WALKTHROUGH.read_text()) if norm(q) not in quoted]
-    assert not untied, f"walkthrough 02 quotes symptoms no test recomputes: {untied}"
+    assert_tables_tied(WALKTHROUGH.read_text(), SYMPTOMS)
 
 
 def _verdicts(name: str) -> list[bool]:
@@ -516,8 +513,4 @@ def test_walkthrough_counts_of_failing_lines():
 
 def test_a_stale_symptom_is_caught():
     """The same check on an edited copy of the walkthrough: a changed number in a quote fails."""
-    doc = WALKTHROUGH.read_text().replace("got 0.007237, expected 0.7859", "got 0.007238, expected 0.7859")
-    edited = [Symptom(s.mistake, s.quote.replace("0.007237", "0.007238"), s.output) for s in SYMPTOMS
-              if "0.007237" in s.quote]
-    assert edited and any("prints" in p for p in problems(doc, edited))
-    assert any("no longer quotes" in p for p in problems(doc, SYMPTOMS))
+    assert_stale_copy_caught(WALKTHROUGH.read_text(), SYMPTOMS, 'got 0.007237, expected 0.7859', 'got 0.007238, expected 0.7859')

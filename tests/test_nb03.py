@@ -19,7 +19,7 @@ from helpers.schedules import Schedule
 sys.path.insert(0, os.path.dirname(__file__))
 import contract  # noqa: E402
 from nbtools import REPO, cells_by_grade_id, solution_namespace, source_notebook  # noqa: E402
-from symptoms import Symptom, norm, printed, problems, table_quotes  # noqa: E402
+from symptoms import Symptom, assert_quotes_hold, assert_stale_copy_caught, assert_tables_tied, norm, printed  # noqa: E402
 
 NB = source_notebook("03_optimizations")
 TODOS = ["todo1_gelu_conv_block", "todo2_rearrange_pool_block", "todo3_sinusoidal_embedding",
@@ -539,14 +539,11 @@ SYMPTOMS = [
 
 def test_walkthrough_symptoms_are_what_the_checks_print():
     """Each symptom walkthrough 03 quotes for a common mistake is what that mistake prints now."""
-    found = problems(WALKTHROUGH.read_text(), SYMPTOMS)
-    assert not found, "\n\n".join(found)
+    assert_quotes_hold(WALKTHROUGH.read_text(), SYMPTOMS)
 
 
 def test_every_verdict_in_the_mistake_tables_is_tied():
-    quoted = {norm(s.quote) for s in SYMPTOMS}
-    untied = [q for q in table_quotes(WALKTHROUGH.read_text()) if norm(q) not in quoted]
-    assert not untied, f"walkthrough 03 quotes symptoms no test recomputes: {untied}"
+    assert_tables_tied(WALKTHROUGH.read_text(), SYMPTOMS)
 
 
 def test_walkthrough_counts_of_failing_lines():
@@ -569,8 +566,4 @@ def test_walkthrough_counts_of_failing_lines():
 
 def test_a_stale_symptom_is_caught():
     """The same check on an edited copy of the walkthrough: a changed number in a quote fails."""
-    doc = WALKTHROUGH.read_text().replace("got 0.0001544, expected 0.01243", "got 0.0001545, expected 0.01243")
-    edited = [Symptom(s.mistake, s.quote.replace("0.0001544", "0.0001545"), s.output) for s in SYMPTOMS
-              if "0.0001544" in s.quote]
-    assert edited and any("prints" in p for p in problems(doc, edited))
-    assert any("no longer quotes" in p for p in problems(doc, SYMPTOMS))
+    assert_stale_copy_caught(WALKTHROUGH.read_text(), SYMPTOMS, 'got 0.0001544, expected 0.01243', 'got 0.0001545, expected 0.01243')

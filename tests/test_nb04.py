@@ -19,7 +19,7 @@ from helpers.unet import ConditionalUNet
 
 import contract
 from nbtools import REPO, solution_namespace, source_notebook
-from symptoms import Symptom, norm, printed, problems
+from symptoms import Symptom, assert_quotes_hold, assert_stale_copy_caught, norm, printed, problems
 
 NB = source_notebook("04_classifier_free_guidance")
 WALKTHROUGH = REPO / "walkthroughs" / "04_Classifier_Free_Guidance_Walkthrough.md"
@@ -377,8 +377,7 @@ SYMPTOMS = [
 
 def test_walkthrough_symptoms_are_what_the_checks_print():
     """Each symptom walkthrough 04 quotes for a common mistake is what that mistake prints now."""
-    found = problems(WALKTHROUGH.read_text(), SYMPTOMS)
-    assert not found, "\n\n".join(found)
+    assert_quotes_hold(WALKTHROUGH.read_text(), SYMPTOMS)
 
 
 def _verdicts(text: str, prefix: str) -> list[bool]:
@@ -407,11 +406,7 @@ def test_self_check_line_counts_are_what_the_solution_prints():
 
 def test_a_stale_symptom_is_caught():
     """The same check on an edited copy of the walkthrough: a changed number in a quote fails."""
-    doc = WALKTHROUGH.read_text().replace("got 0.09972", "got 0.1")
-    edited = [Symptom(s.mistake, s.quote.replace("0.09972", "0.1"), s.output, s.failing) for s in SYMPTOMS
-              if "0.09972" in s.quote]
-    assert edited and any("prints" in p for p in problems(doc, edited))
-    assert any("no longer quotes" in p for p in problems(doc, SYMPTOMS))
+    assert_stale_copy_caught(WALKTHROUGH.read_text(), SYMPTOMS, 'got 0.09972', 'got 0.1')
     # a check named as failing that passes is caught too
     named = [Symptom("the solution", "output with mixed c_mask", _conditioning(), failing=True)]
     assert any("no failing check named" in p for p in problems(WALKTHROUGH.read_text(), named))

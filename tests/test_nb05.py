@@ -17,7 +17,7 @@ from helpers.schedules import Schedule
 
 import contract
 from nbtools import REPO, cells_by_grade_id, solution_namespace, source_notebook
-from symptoms import Symptom, norm, printed, problems, raised
+from symptoms import Symptom, assert_quotes_hold, assert_stale_copy_caught, norm, printed, problems, raised
 
 NB = source_notebook("05_clip")
 WALKTHROUGH = REPO / "walkthroughs" / "05_CLIP_Walkthrough.md"
@@ -303,8 +303,7 @@ SYMPTOMS = [
 
 def test_walkthrough_symptoms_are_what_the_checks_print():
     """Each symptom walkthrough 05 quotes for a common mistake is what that mistake prints now."""
-    found = problems(WALKTHROUGH.read_text(), SYMPTOMS)
-    assert not found, "\n\n".join(found)
+    assert_quotes_hold(WALKTHROUGH.read_text(), SYMPTOMS)
 
 
 def test_dot_product_counts_are_the_graded_cells():
@@ -335,11 +334,7 @@ def test_one_class_for_every_photo_scores_its_share():
 
 def test_a_stale_symptom_is_caught():
     """The same check on an edited copy of the walkthrough: a changed number in a quote fails."""
-    doc = WALKTHROUGH.read_text().replace("got 0.8858", "got 0.8859")
-    edited = [Symptom(s.mistake, s.quote.replace("0.8858", "0.8859"), s.output) for s in SYMPTOMS
-              if "0.8858" in s.quote]
-    assert edited and any("prints" in p for p in problems(doc, edited))
-    assert any("no longer quotes" in p for p in problems(doc, SYMPTOMS))
+    assert_stale_copy_caught(WALKTHROUGH.read_text(), SYMPTOMS, 'got 0.8858', 'got 0.8859')
     # a check named as failing that passes is caught too
     named = [Symptom("the solution", "unit vectors", lambda: printed(CTX, _main(_image_context())), failing=True)]
     assert any("no failing check named" in p for p in problems(WALKTHROUGH.read_text(), named))
