@@ -1029,6 +1029,18 @@ _W05_QUOTES = (
     _nb(W05, r"prompt-sampling cells " + N + " s and", _C05 + ".46"),
     _nb(W05, r"prompt-sampling cells [\d.]+ s and\s+" + N + " s,", _C05 + ".48"),
     _nb(W05, r"every other cell at most " + N + r" s \(the MiniLM", _C05 + ".7"),
+    # answers 05: questions 1 (temperature), 8 (ensemble) and 9 (the gap)
+    _nb(A05, r"\(to " + N + r" in 2026-12-07's run on the", _P05, r"learned temperature: (?P<v>[\d.]+)"),
+    _nb(A05, r"records only the single wording, the same " + N + " %", F05, r"zero-shot (?P<v>[\d.]+)%"),
+    _nb(A05, r"the single held-out wording\s+scored " + N + " %", _P05, r"held-out photos: (?P<v>[\d.]+)% with"),
+    _nb(A05, r"and the caption ensemble " + N + " %", _P05, r"(?P<v>[\d.]+)% with the caption ensemble"),
+    _nb(A05, r"same class \(" + N + r" against [\d.]+ in\s+2026-12-07", _P05, _GAP05[0]),
+    _nb(A05, r"same class \([\d.]+ against " + N + r" in\s+2026-12-07", _P05, _GAP05[1]),
+    _nb(A05, r"the U-Net's full\s+" + N + " steps\)", F05, r"\(32, 64\) (?P<v>\d+) steps in"),
+    _nb(A05, r"\(chance 20%; " + N + r"% in\s+2026-12-07's run", _P05, _TEXT05),
+    _nb(A05, r"the cap stopped at step " + N, _P05, _STEP05),
+    _nb(A05, r"\(as many, " + N + "%, in the slower", _P05, _CLIPT05),
+    _nb(A05, r"give \d+% \(" + N + r"% in the slower host's run", _P05, _PRIOR05),
 )
 
 QUOTES += (
