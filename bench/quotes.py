@@ -1114,5 +1114,23 @@ QUOTES += (
 )
 
 
+# notebooks 04 and 05's own prose: both hosts' runs (2026-12-07's printed output for the slower one)
+_P04N, _P05N = "cpu.runs.04_classifier_free_guidance.printed_2026_12_07", "cpu.runs.05_clip.printed_2026_12_07"
+QUOTES += (
+    _nb(NB04, r"measured: [\d.]+ s; " + N + " s on a machine half", "cpu.runs.04_classifier_free_guidance.seconds.1"),
+    _nb(NB04, r"1500 steps, 3 to " + N + " minutes", _P04N, r"trained 1500 steps in (?P<v>\d+) s", 1 / 60),
+    _nb(NB04, r"with " + N + " training steps in the 3-minute cap", "cpu.runs.04_classifier_free_guidance.produced",
+        r"(?P<v>\d+) steps in its"),
+    _nb(NB04, r"on a machine half as fast \(" + N + " steps\)", _P04N, r"at step (?P<v>\d+)/1000"),
+    _nb(NB04, r"half as fast \(500 steps\) " + N + ",", _P04N, r"\[cell 40\]\s+0\s+(?P<v>[\d.]+)"),
+    _nb(NB04, r"half as fast \(500 steps\) [\d.]+, " + N + " and", _P04N, r"\[cell 40\]\s+3\s+(?P<v>[\d.]+)"),
+    _nb(NB04, r"half as fast \(500 steps\) [\d.]+, [\d.]+ and " + N + ";", _P04N, r"\[cell 40\]\s+7\s+(?P<v>[\d.]+)"),
+    _nb(NB05, r"measured: [\d.]+ s; " + N + " s on a machine half", "cpu.runs.05_clip.seconds.1"),
+    _nb(NB05, r"U-Net trained " + N + " of its 1500 steps", _P05N, r"at step (?P<v>\d+)/1500"),
+    _nb(NB05, r"same time cap,\s*(?:\\n\",\s*\")?" + N + " % and", _P05N, r"retrieval prior (?P<v>\d+)%"),
+    _nb(NB05, r"same time cap,\s*(?:\\n\",\s*\")?[\d.]+ % and " + N + " %\)", _P05N, r"text embedding (?P<v>\d+)% ->"),
+)
+
+
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
