@@ -1131,6 +1131,20 @@ QUOTES += (
     _nb(NB05, r"same time cap,\s*(?:\\n\",\s*\")?[\d.]+ % and " + N + " %\)", _P05N, r"text embedding (?P<v>\d+)% ->"),
 )
 
+NB06 = "autograder/source/06_assessment/06_assessment.ipynb"
+QUOTES += (
+    # notebook 06's time line: both hosts and the earlier GPU recipe
+    _nb(NB06, r"2-core CPU \(measured " + N + " s, ", "cpu.runs.06_assessment.seconds.0"),
+    _nb(NB06, r"measured [\d.]+ s, " + N + " s of it training;", _R06, r"3000 steps in (?P<v>\d+) s"),
+    _nb(NB06, r"of it training; " + N + " s, ", "cpu.runs.06_assessment.seconds.1"),
+    _nb(NB06, r"of it training; [\d.]+ s, " + N + " s of it", _T06, r"3000 steps in (?P<v>\d+) s"),
+    _nb(NB06, r"on a GPU \(" + N + "–", "gpu.runs.06_assessment.seconds.0"),
+    _nb(NB06, r"on a GPU \([\d.]+–" + N + " s for an earlier", "gpu.runs.06_assessment.seconds.1"),
+    # notebook 05's guidance comment: bench.text_to_image's prior row (k = 16)
+    _t2i(NB05, r"flower judge " + N + "% right at w = 3, ", 3, 3),
+    _t2i(NB05, r"right at w = 3, " + N + "% at w = 6\)", 3, 6),
+)
+
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
