@@ -920,6 +920,9 @@ QUOTES += (
     Quote("README.md", r"time-limit test, " + N + " s", CI, _S + "test_slurm.py::test_a_cancelled_task_and_a_slurm_time_limit_"
           "get_statuses_and_a_rerun_grades_only_what_is_missing (call)"),
     Quote("README.md", r"manifest mistakes, " + N + " s", CI, _S + "test_assignments.py::test_each_mistake_loses_exactly_its_todo[01_unets-1] (setup)"),
+    Quote("README.md", r"the attack class, " + N + " s", CI, _S + "test_autograder_attacks.py::test_every_attack_gets_a_clear_status_and_no_forged_point (setup)"),
+    Quote("README.md", r"quick tests were added, took " + N + " min", CI, "previous.pytest_minutes"),
+    Quote("README.md", r"06's full profile took " + N + " s then", CI, "previous.nb06_full_profile_seconds"),
     Quote("README.md", r"the load test, " + N + " s", CI, _S + "test_autograder_load.py::test_statuses_and_scores_do_not_depend_on_load (call)"),
     Quote("README.md", r"through\s+Slurm, " + N + " s", CI, _S + "test_slurm.py::test_a_class_of_every_status_through_slurm_matches_the_local_run (call)"),
     Quote("README.md", r"make test` adds at " + N + "–", CI, "optional_tests.honest_gate_trainings.seconds_min"),
